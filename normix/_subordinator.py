@@ -1,0 +1,47 @@
+r"""Mixing laws for normal variance-mean mixtures.
+
+In $X \mid Y \sim N(\mu + \gamma Y, \Sigma Y)$ the mixing law of $Y > 0$ is a special case
+of the generalized inverse Gaussian $\mathrm{GIG}(p, a, b)$, density
+$\propto y^{p-1} e^{-(a y + b / y)/2}$:
+
+| family | GIG form |
+|---|---|
+| `Gamma(shape, rate)` | $\mathrm{GIG}(\text{shape}, 2\,\text{rate}, 0)$ |
+| `InverseGamma(shape, rate)` | $\mathrm{GIG}(-\text{shape}, 0, 2\,\text{rate})$ |
+| `InverseGaussian(mean, shape)` | $\mathrm{GIG}(-1/2, \text{shape}/\text{mean}^2, \text{shape})$ |
+| `GIG(p, a, b)` | itself |
+
+The posterior $Y \mid x$ is always a GIG, so the mixture E-step produces the three GIG
+statistics $(\mathbb{E}\log Y, \mathbb{E}\,Y^{-1}, \mathbb{E}\,Y)$ and each subordinator
+takes from them the ones its own M-step needs.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar, Self
+
+from jaxtyping import Array, Float
+
+from ._exponential_family import AbstractExponentialFamily
+
+
+class AbstractSubordinator(AbstractExponentialFamily):
+    """A positive exponential family that is a (limit) case of the GIG."""
+
+    event_ndim: ClassVar[int] = 0
+
+    @abc.abstractmethod
+    def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
+        """$(p, a, b)$ of the equal GIG law; $a = 0$ or $b = 0$ at the limits."""
+
+    @classmethod
+    @abc.abstractmethod
+    def from_gig_expectation(
+        cls, eta_gig: Float[Array, " 3"], theta0: Float[Array, " k"] | None = None
+    ) -> Self:
+        r"""The M-step given $(\mathbb{E}\log Y, \mathbb{E}\,Y^{-1}, \mathbb{E}\,Y)$.
+
+        Uses the statistics that are sufficient for this family and ignores the others.
+        `theta0` (this family's natural parameters) is a warm start for iterative solves.
+        """
