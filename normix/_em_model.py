@@ -52,3 +52,36 @@ class AbstractEMModel(eqx.Module):
         cls, x: Array, weights: Float[Array, " n"], *, key: PRNGKeyArray | None = None
     ) -> Self:
         """A starting model computed from data, used when a class is passed to `fit`."""
+
+
+class AbstractFusedEMModel(AbstractEMModel):
+    """An EM model that computes its log-likelihood in the same pass as its E-step.
+
+    The EM driver needs the log-likelihood of every iterate (for the stopping rule and the
+    trace). Models whose E-step already evaluates the per-observation densities (normal
+    mixtures, finite mixtures) subclass this and return both at once; `normix.fit` then
+    makes one pass over the data per iteration instead of two. Implement `e_step` as
+    `self.e_step_with_log_likelihood(x, weights)[0]` (`jit` drops the unused part).
+    """
+
+    @abc.abstractmethod
+    def e_step_with_log_likelihood(
+        self, x: Array, weights: Float[Array, " n"]
+    ) -> tuple[Any, Float[Array, ""]]:
+        """`(self.e_step(x, weights), self.log_likelihood(x, weights))` in one pass."""
+
+
+class AbstractECMModel(AbstractEMModel):
+    """A model fitted by expectation / conditional maximisation (ECM).
+
+    `normix.ECM()` calls `conditional_m_steps` in place of `m_step`: starting from the
+    E-step statistics of `self`, it performs the model's sequence of conditional
+    M-steps (each maximising over a block of parameters with the others held fixed) and
+    may recompute E-steps on `(x, weights)` between them (ECME / multicycle ECM). Each
+    conditional step must not decrease the expected complete-data log-likelihood, so the
+    observed log-likelihood stays monotone.
+    """
+
+    @abc.abstractmethod
+    def conditional_m_steps(self, stats: Any, x: Array, weights: Float[Array, " n"]) -> Self:
+        """The next iterate after one ECM sweep, given `stats = self.e_step(x, weights)`."""
