@@ -1,0 +1,345 @@
+r"""The generic EM driver `normix.fit`.
+
+One compiled `lax.while_loop` with early exit. Iteration $k$ (starting at $k=0$ from the
+initial model $m_0$) runs the solver's `step`: the E-step of $m_k$ together with its mean
+log-likelihood $\ell_k = \ell(m_k)$, then the M-step giving $m_{k+1}$. The loop stops when
+the solver's stopping rule holds for $(\ell_{k-1}, \ell_k, m_k, m_{k+1})$, when $\ell_k$ or
+a parameter of $m_{k+1}$ is not finite, or after `max_steps` iterations. After the loop
+the log-likelihood of the returned model is evaluated once more, so
+`log_likelihood == trace[n_steps]` always describes the model that is returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.lax as lax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+
+from .._em_model import AbstractEMModel
+from ._results import EMResults
+from ._solvers import EM, AbstractEMSolver
+
+_MAX_COUNTED_BAD_ROWS = 50
+
+
+class EMResult(eqx.Module):
+    """The outcome of `normix.fit` (a pytree: it passes through `jit` and `vmap`).
+
+    * `model`: the fitted model (the last finite iterate if `result` is `nonfinite`).
+    * `log_likelihood`: weighted mean log-likelihood per observation of `model`.
+    * `n_steps`: the number of M-steps that produced `model` from the initial model.
+    * `converged`: whether the solver's stopping rule held.
+    * `result`: an `EMResults` code (`successful`, `max_steps_reached`, `nonfinite`,
+      `decreased`).
+    * `trace`: length `max_steps + 1`; `trace[i]` is the mean log-likelihood of the
+      `i`-th iterate for `i <= n_steps`, NaN afterwards.
+    * `ll_converged`, `params_converged`: which halves of the stopping rule held at the
+      last iteration.
+    """
+
+    model: Any
+    log_likelihood: Float[Array, ""]
+    n_steps: Int[Array, ""]
+    converged: Bool[Array, ""]
+    result: EMResults
+    trace: Float[Array, " max_steps_plus_1"]
+    ll_converged: Bool[Array, ""]
+    params_converged: Bool[Array, ""]
+
+
+class _Carry(eqx.Module):
+    model: Any  # m_k
+    prev: Any  # m_{k-1} (m_0 when k = 0)
+    ll_prev: Float[Array, ""]  # l(m_{k-1}); NaN when k = 0
+    step: Int[Array, ""]  # k
+    solver_state: Any
+    trace: Float[Array, " t"]
+    done: Bool[Array, ""]
+    nonfinite: Bool[Array, ""]
+    decreased: Bool[Array, ""]
+    ll_converged: Bool[Array, ""]
+    params_converged: Bool[Array, ""]
+
+
+def _all_finite(tree: Any) -> Bool[Array, ""]:
+    leaves = jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else (
+        jnp.array(True)
+    )
+
+
+def _select(pred: Bool[Array, ""], a: Any, b: Any) -> Any:
+    """`a` where `pred` else `b`, leaf by leaf over the array leaves of two pytrees."""
+    return jax.tree.map(lambda u, v: jnp.where(pred, u, v) if eqx.is_array(u) else u, a, b)
+
+
+def _bad_row_messages() -> tuple[str, ...]:
+    how = (
+        " Find them with `jnp.flatnonzero(~jnp.all(jnp.isfinite(X.reshape(len(X), -1)), "
+        "axis=1))` and drop or impute them."
+    )
+    msgs = ["normix.fit: data are finite."]
+    for k in range(1, _MAX_COUNTED_BAD_ROWS):
+        msgs.append(f"normix.fit: {k} row(s) of the data contain NaN or inf." + how)
+    msgs.append(
+        f"normix.fit: {_MAX_COUNTED_BAD_ROWS} or more rows of the data contain NaN or inf."
+        + how
+    )
+    return tuple(msgs)
+
+
+_BAD_ROW_MESSAGES = _bad_row_messages()
+
+
+def validate_data(
+    x: ArrayLike, weights: ArrayLike | None
+) -> tuple[Float[Array, "n ..."], Float[Array, " n"]]:
+    """Data as a float array of shape `(n, *event_shape)`, `n >= 1`, and weights of shape
+    `(n,)` (ones if `None`). Shapes are checked at trace time (`ValueError`); NaN/inf rows
+    and invalid weights raise at run time, also under `jit` (`eqx.error_if`)."""
+    x = jnp.asarray(x)
+    x = x.astype(jnp.result_type(x, float))
+    if x.ndim < 1 or x.shape[0] < 1:
+        raise ValueError(
+            f"normix.fit: `X` must have shape (n, *event_shape) with n >= 1, got {x.shape}."
+        )
+    n = x.shape[0]
+    bad = ~jnp.all(jnp.isfinite(x.reshape(n, -1)), axis=1)
+    n_bad = jnp.sum(bad, dtype=jnp.int32)
+    x = eqx.branched_error_if(
+        x, n_bad > 0, jnp.minimum(n_bad, _MAX_COUNTED_BAD_ROWS), _BAD_ROW_MESSAGES
+    )
+    if weights is None:
+        return x, jnp.ones((n,), dtype=x.dtype)
+    w = jnp.asarray(weights)
+    if w.shape != (n,):
+        raise ValueError(
+            f"normix.fit: `weights` must have shape (n,) = ({n},) to match `X` of shape "
+            f"{x.shape}, got {w.shape}."
+        )
+    w = w.astype(x.dtype)
+    w = eqx.error_if(
+        w,
+        ~jnp.all(jnp.isfinite(w) & (w >= 0)) | ~(jnp.sum(w) > 0),
+        "normix.fit: `weights` must be finite, non-negative and not all zero.",
+    )
+    return x, w
+
+
+def _fit_impl(
+    model_or_class: Any,
+    x: Array,
+    w: Array,
+    key: PRNGKeyArray | None,
+    solver: AbstractEMSolver,
+    max_steps: int,
+    throw: bool,
+    print_every: int,
+) -> EMResult:
+    x, w = validate_data(x, w)
+    if isinstance(model_or_class, type):
+        model = model_or_class.initialize(x, w, key=key)
+    else:
+        model = model_or_class
+    dtype = x.dtype
+    nan = jnp.array(jnp.nan, dtype=dtype)
+    false = jnp.array(False)
+
+    carry = _Carry(
+        model=model,
+        prev=model,
+        ll_prev=nan,
+        step=jnp.array(0, dtype=jnp.int32),
+        solver_state=solver.init(model, x, w),
+        trace=jnp.full((max_steps + 1,), jnp.nan, dtype=dtype),
+        done=false,
+        nonfinite=false,
+        decreased=false,
+        ll_converged=false,
+        params_converged=false,
+    )
+
+    def cond(c: _Carry) -> Bool[Array, ""]:
+        return ~c.done & (c.step < max_steps)
+
+    def body(c: _Carry) -> _Carry:
+        k = c.step
+        new_model, ll, state = solver.step(c.model, x, w, c.solver_state)
+        ll = jnp.asarray(ll).astype(dtype)
+        term = solver.terminate(c.model, new_model, c.ll_prev, ll, state)
+        if print_every > 0:
+            lax.cond(
+                k % print_every == 0,
+                lambda: jax.debug.print(
+                    "EM step {k}: log-likelihood {ll:.12g}, change {d:.3e}",
+                    k=k,
+                    ll=ll,
+                    d=ll - c.ll_prev,
+                ),
+                lambda: None,
+            )
+        ll_finite = jnp.isfinite(ll)
+        ok = ll_finite & _all_finite(new_model)
+        # non-finite: keep the last iterate whose log-likelihood is finite
+        fallback = _select(ll_finite | (k == 0), c.model, c.prev)
+        fallback_step = jnp.where(ll_finite, k, jnp.maximum(k - 1, 0))
+        return _Carry(
+            model=_select(ok, new_model, fallback),
+            prev=_select(ok, c.model, c.prev),
+            ll_prev=jnp.where(ok, ll, c.ll_prev),
+            step=jnp.where(ok, k + 1, fallback_step),
+            solver_state=state,
+            trace=c.trace.at[k].set(ll),
+            done=~ok | term.done,
+            nonfinite=~ok,
+            decreased=c.decreased | (ok & term.decreased),
+            ll_converged=ok & term.ll_converged,
+            params_converged=ok & term.params_converged,
+        )
+
+    c = lax.while_loop(cond, body, carry)
+
+    model = c.model
+    ll = jnp.asarray(model.log_likelihood(x, w)).astype(dtype)
+    last = solver.terminate(c.prev, model, c.ll_prev, ll, c.solver_state)
+    decreased = c.decreased | (~c.nonfinite & (c.step > 0) & last.decreased)
+    idx = jnp.arange(max_steps + 1, dtype=jnp.int32)
+    trace = jnp.where(idx < c.step, c.trace, nan).at[c.step].set(ll)
+    converged = c.done & ~c.nonfinite
+    result = EMResults.where(converged, EMResults.successful, EMResults.max_steps_reached)
+    result = EMResults.where(decreased & converged, EMResults.decreased, result)
+    result = EMResults.where(c.nonfinite, EMResults.nonfinite, result)
+    out = EMResult(
+        model=model,
+        log_likelihood=ll,
+        n_steps=c.step,
+        converged=converged,
+        result=result,
+        trace=trace,
+        ll_converged=c.ll_converged,
+        params_converged=c.params_converged,
+    )
+    if throw:
+        fail = (result == EMResults.max_steps_reached) | (result == EMResults.nonfinite)
+        out = result.error_if(out, fail)
+    return out
+
+
+_fit_jit = eqx.filter_jit(_fit_impl)
+
+
+def _print_every(verbose: bool | int) -> int:
+    if isinstance(verbose, bool):
+        return 1 if verbose else 0
+    if isinstance(verbose, int) and verbose >= 0:
+        return verbose
+    raise TypeError(f"normix.fit: `verbose` must be a bool or an int >= 0, got {verbose!r}.")
+
+
+def fit(
+    model_or_class: AbstractEMModel | type[AbstractEMModel],
+    X: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    solver: AbstractEMSolver = EM(),
+    max_steps: int = 500,
+    throw: bool = True,
+    verbose: bool | int = False,
+    key: PRNGKeyArray | None = None,
+) -> EMResult:
+    r"""Fit a model by EM (or another `AbstractEMSolver`), as one compiled loop.
+
+    **Arguments:**
+
+    - `model_or_class`: an initial model (any `AbstractEMModel`), or a model class, in
+      which case `cls.initialize(X, weights, key=key)` gives the initial model.
+    - `X`: data of shape `(n, *event_shape)`, `n >= 1`; rows with NaN/inf raise an error.
+    - `weights`: optional non-negative observation weights of shape `(n,)`.
+    - `solver`: the iteration and stopping rule; default `EM()`.
+    - `max_steps`: maximum number of EM iterations (static: fixes the trace length).
+    - `throw`: raise (also under `jit`) if the fit ends `nonfinite` or
+      `max_steps_reached`; otherwise read `result.result`.
+    - `verbose`: `True` or an int `k` prints step, log-likelihood and change every `k`
+      steps from inside the compiled loop.
+    - `key`: PRNG key passed to `initialize` when a class is given.
+
+    **Returns:** an `EMResult`.
+
+    Works under `jax.jit` and `jax.vmap` (over datasets or initial models); a second call
+    with data of the same shape and dtype does not recompile.
+    """
+    if not isinstance(solver, AbstractEMSolver):
+        raise TypeError(
+            f"normix.fit: `solver` must be an AbstractEMSolver such as normix.EM(), got "
+            f"{solver!r}."
+        )
+    if isinstance(model_or_class, type):
+        if not issubclass(model_or_class, AbstractEMModel):
+            raise TypeError(
+                f"normix.fit: {model_or_class.__name__} is not an EM-fittable model class "
+                "(an AbstractEMModel)."
+            )
+    elif not isinstance(model_or_class, AbstractEMModel):
+        raise TypeError(
+            "normix.fit: the first argument must be an AbstractEMModel instance or class, "
+            f"got {type(model_or_class).__name__}."
+        )
+    if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
+        raise ValueError(f"normix.fit: `max_steps` must be an int >= 0, got {max_steps!r}.")
+    return _fit_jit(
+        model_or_class,
+        jnp.asarray(X),
+        None if weights is None else jnp.asarray(weights),
+        key,
+        solver,
+        max_steps,
+        bool(throw),
+        _print_every(verbose),
+    )
+
+
+def fit_multistart(
+    models: AbstractEMModel,
+    X: ArrayLike,
+    *,
+    weights: ArrayLike | None = None,
+    solver: AbstractEMSolver = EM(),
+    max_steps: int = 500,
+    throw: bool = True,
+    verbose: bool | int = False,
+) -> tuple[EMResult, EMResult]:
+    """Fit from several initial models at once and keep the best.
+
+    `models` is a *batched* model: every array leaf has a leading axis of length
+    `n_starts` (build it with `jax.vmap` over a constructor, or `eqx.filter_vmap`).
+    All starts run in one vmapped, compiled `fit`.
+
+    **Returns:** `(best, all_results)`: the `EMResult` with the highest final
+    log-likelihood among starts that did not end `nonfinite`, and the batched results of
+    every start. `throw` applies to `best` only.
+    """
+    X = jnp.asarray(X)
+    weights = None if weights is None else jnp.asarray(weights)
+
+    def one(model: AbstractEMModel) -> EMResult:
+        return fit(model, X, weights=weights, solver=solver, max_steps=max_steps,
+                   throw=False, verbose=verbose)
+
+    results = eqx.filter_vmap(one)(models)
+    score = jnp.where(
+        (results.result == EMResults.nonfinite) | ~jnp.isfinite(results.log_likelihood),
+        -jnp.inf,
+        results.log_likelihood,
+    )
+    best_index = jnp.argmax(score)
+    best = jax.tree.map(lambda leaf: leaf[best_index] if eqx.is_array(leaf) else leaf, results)
+    if throw:
+        fail = (best.result == EMResults.max_steps_reached) | (
+            best.result == EMResults.nonfinite
+        )
+        best = best.result.error_if(best, fail)
+    return best, results
