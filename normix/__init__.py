@@ -1,5 +1,10 @@
 """normix: exponential families, generalized hyperbolic laws and EM in JAX + Equinox."""
 
+from ._covariance import (
+    AbstractCovariance as AbstractCovariance,
+    DenseCovariance as DenseCovariance,
+    LowRankPlusDiagonal as LowRankPlusDiagonal,
+)
 from ._distributions import (
     Gamma as Gamma,
     InverseGamma as InverseGamma,
@@ -9,5 +14,21 @@ from ._distributions import (
 from ._exponential_family import (
     AbstractExponentialFamily as AbstractExponentialFamily,
     expectation_by_autodiff as expectation_by_autodiff,
+)
+from ._em_model import (
+    AbstractECMModel as AbstractECMModel,
+    AbstractEMModel as AbstractEMModel,
+    AbstractFusedEMModel as AbstractFusedEMModel,
+)
+from ._fitting import (
+    ECM as ECM,
+    EM as EM,
+    AbstractEMSolver as AbstractEMSolver,
+    EMResult as EMResult,
+    EMResults as EMResults,
+    aic as aic,
+    bic as bic,
+    fit as fit,
+    fit_multistart as fit_multistart,
 )
 from ._version import __version__ as __version__
