@@ -175,7 +175,7 @@ def _fit_impl(
             lax.cond(
                 k % print_every == 0,
                 lambda: jax.debug.print(
-                    "EM step {k}: log-likelihood {ll:.12g}, change {d:.3e}",
+                    "EM step {k}: log-likelihood {ll}, change {d}",
                     k=k,
                     ll=ll,
                     d=ll - c.ll_prev,
