@@ -177,6 +177,8 @@ def test_value_errors():
         LowRankPlusDiagonal(jnp.ones((2, 1)), jnp.array([1.0, 0.0]))
     with pytest.raises(Exception, match="must be > 0"):
         DenseCovariance(jnp.eye(2)).scale(-1.0)
+    unchecked = LowRankPlusDiagonal(jnp.ones((2, 1)), jnp.array([1.0, -1.0]), check=False)
+    assert not jnp.isfinite(unchecked.logdet())
     # check=False: a non-PD matrix gives a NaN factor rather than an error
     bad = DenseCovariance.from_matrix(jnp.array([[1.0, 2.0], [2.0, 1.0]]), check=False)
     assert not jnp.all(jnp.isfinite(bad.L))

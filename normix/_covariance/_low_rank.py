@@ -28,13 +28,16 @@ class LowRankPlusDiagonal(AbstractCovariance):
     r"""$\Sigma = F F^\top + \operatorname{diag}(D)$ with $F$ of shape `(d, r)` and $D > 0$.
 
     The factor-analysis covariance. `D > 0` is checked with `eqx.error_if` (also under
-    `jit`). `r = 0` (an `F` of shape `(d, 0)`) gives a diagonal covariance.
+    `jit`) unless `check=False`; then a non-positive `D` shows up as a non-finite
+    `logdet`, which `normix.fit` reports as a `nonfinite` result instead of raising inside
+    the loop (e.g. a Heywood case in an M-step). `r = 0` (an `F` of shape `(d, 0)`) gives
+    a diagonal covariance.
     """
 
     F: Float[Array, "d r"]
     D: Float[Array, " d"]
 
-    def __init__(self, F: ArrayLike, D: ArrayLike):
+    def __init__(self, F: ArrayLike, D: ArrayLike, *, check: bool = True):
         F, D = jnp.asarray(F), jnp.asarray(D)
         dtype = jnp.result_type(F, D, float)
         if F.ndim != 2:
@@ -46,9 +49,11 @@ class LowRankPlusDiagonal(AbstractCovariance):
             )
         D = D.astype(dtype)
         self.F = F.astype(dtype)
-        self.D = eqx.error_if(
-            D, ~jnp.all(D > 0), "LowRankPlusDiagonal: the diagonal `D` must be > 0."
-        )
+        if check:
+            D = eqx.error_if(
+                D, ~jnp.all(D > 0), "LowRankPlusDiagonal: the diagonal `D` must be > 0."
+            )
+        self.D = D
 
     # ------------------------------------------------------------------ factorisation
     @property
