@@ -1,0 +1,352 @@
+r"""Marginal laws of normal variance-mean mixtures, each wrapping its joint law.
+
+Integrating $y$ out of the joint density gives, with
+$Q(x) = (x-\mu)^\top\Sigma^{-1}(x-\mu)$, $A = \gamma^\top\Sigma^{-1}\gamma$ and
+$Z(p,a,b) = \int_0^\infty y^{p-1}e^{-(ay + b/y)/2}dy = 2 (b/a)^{p/2} K_p(\sqrt{ab})$,
+
+$$\log f(x) = -\tfrac d2 \log 2\pi - \tfrac12\log|\Sigma| + \gamma^\top\Sigma^{-1}(x-\mu)
+  - \log Z(p, a, b) + \log Z\big(p - \tfrac d2,\ a + A,\ b + Q(x)\big),$$
+
+and the posterior $Y \mid x \sim \mathrm{GIG}(p - d/2, a + A, b + Q(x))$. The E-step averages
+the posterior expectations of the joint sufficient statistics; the M-step is the joint
+family's closed form.
+
+**Scale gauge.** $(\gamma, \Sigma, Y) \mapsto (c\gamma, c\Sigma, Y/c)$ leaves the law of $X$
+unchanged. normix fixes $\mathbb{E}[Y] = 1$ (Gamma, inverse Gaussian, GIG subordinators) or
+$\mathbb{E}[Y^{-1}] = 1$ (inverse gamma, where $\mathbb{E}[Y]$ may not exist; with it $\Sigma$ is
+the usual scale matrix of the Student-t). Every M-step applies it to the statistics before
+solving, so it costs nothing and the iterates never drift along the gauge orbit.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import ClassVar, Self
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from .._covariance import DenseCovariance
+from .._distributions._gig import GIG
+from .._distributions._gig_functions import gig_expectations, gig_log_normalizer, gig_moment
+from .._em_model import AbstractECMModel, AbstractFusedEMModel
+from .._misc import split_batch
+from .._subordinator import AbstractSubordinator
+from ._joint import AbstractJointNormalMixture, subordinator_from_gig_params
+from ._stats import NormalMixtureStats, normal_part_mle, symmetric_normal_part_mle
+from ._univariate import log_cdf, log_survival, partial_expectation, quantile
+
+
+class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
+    r"""Marginal law of $X$ in $X \mid Y \sim N(\mu + \gamma Y, \Sigma Y)$.
+
+    Concrete classes (`VarianceGamma`, `NormalInverseGamma`, `NormalInverseGaussian`,
+    `GeneralizedHyperbolic`, …) fix the joint family and the classical-parameter
+    constructor; all the mathematics lives here.
+    """
+
+    joint: eqx.AbstractVar[AbstractJointNormalMixture]
+    joint_family: eqx.AbstractClassVar[type[AbstractJointNormalMixture]]
+    gauge_on_inverse_moment: eqx.AbstractClassVar[bool]
+    symmetric: eqx.AbstractClassVar[bool]
+
+    @classmethod
+    @abc.abstractmethod
+    def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
+        """The subordinator used by `initialize` (in the gauge, moderately heavy-tailed)."""
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_joint(cls, joint: AbstractJointNormalMixture) -> Self:
+        """Wrap a joint law (of this class's joint family)."""
+        if not isinstance(joint, cls.joint_family):
+            raise TypeError(
+                f"{cls.__name__}.from_joint needs a {cls.joint_family.__name__}, "
+                f"got {type(joint).__name__}."
+            )
+        obj = object.__new__(cls)
+        object.__setattr__(obj, "joint", joint)
+        return obj
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def mu(self) -> Float[Array, " d"]:
+        return self.joint.mu
+
+    @property
+    def gamma(self) -> Float[Array, " d"]:
+        return self.joint.gamma
+
+    @property
+    def covariance(self):
+        """The covariance operator $\\Sigma$ (dispersion of the normal part)."""
+        return self.joint.covariance
+
+    @property
+    def subordinator(self) -> AbstractSubordinator:
+        return self.joint.subordinator
+
+    @property
+    def dim(self) -> int:
+        return self.joint.dim
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return (self.dim,)
+
+    # ------------------------------------------------------------------ density
+    def _row_terms(self, x: Float[Array, "n d"]):
+        """Posterior GIG parameters and the $x$-dependent density terms for many rows."""
+        p, a, b = self.subordinator.gig_params()
+        resid = x - self.mu
+        whitened = self.covariance.whiten(resid)
+        q = jnp.sum(whitened * whitened, axis=-1)
+        inv_gamma = self.covariance.solve(self.gamma)
+        big_a = self.gamma @ inv_gamma
+        beta = resid @ inv_gamma
+        d = self.dim
+        const = (
+            -0.5 * d * math.log(2 * math.pi)
+            - 0.5 * self.covariance.logdet()
+            - gig_log_normalizer(p, a, b)
+        )
+        return p - 0.5 * d, a + big_a, b + q, beta, const
+
+    def _log_prob_rows(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        p_post, a_post, b_post, beta, const = self._row_terms(x)
+        return const + beta + gig_log_normalizer(p_post, a_post, b_post)
+
+    def log_prob(self, x: ArrayLike) -> Array:
+        """$\\log f(x)$ for one observation of shape `(d,)` or any leading batch shape."""
+        x = jnp.asarray(x)
+        x = x.astype(jnp.result_type(x, self.mu.dtype))
+        batch_shape = split_batch(x, self.event_shape, type(self).__name__)
+        return self._log_prob_rows(x.reshape(-1, self.dim)).reshape(batch_shape)
+
+    def prob(self, x: ArrayLike) -> Array:
+        return jnp.exp(self.log_prob(x))
+
+    def posterior(self, x: Float[Array, " d"]) -> GIG:
+        r"""The posterior law of the latent $Y$ given one observation $x$."""
+        return self.joint.posterior(x)
+
+    # ------------------------------------------------------------------ EM protocol
+    def e_step_with_log_likelihood(
+        self, x: Float[Array, "n d"], weights: Float[Array, " n"]
+    ) -> tuple[NormalMixtureStats, Array]:
+        r"""Weighted means of $\mathbb{E}[t(x_i, Y) \mid x_i]$ and the weighted mean
+        log-likelihood, sharing the Mahalanobis distances and posterior parameters."""
+        p_post, a_post, b_post, beta, const = self._row_terms(x)
+        eta = gig_expectations(p_post, a_post, b_post)
+        log_lik = const + beta + gig_log_normalizer(p_post, a_post, b_post)
+        w = weights / jnp.sum(weights)
+        m = w @ eta
+        c = w * eta[:, 1]
+        stats = NormalMixtureStats(
+            log_y=m[0], inv_y=m[1], y=m[2], x=w @ x, x_inv_y=c @ x, xx_inv_y=(x * c[:, None]).T @ x
+        )
+        return stats, w @ log_lik
+
+    def e_step(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> NormalMixtureStats:
+        r"""Weighted means of $\mathbb{E}[t(x_i, Y) \mid x_i]$."""
+        return self.e_step_with_log_likelihood(x, weights)[0]
+
+    def m_step(self, stats: NormalMixtureStats) -> Self:
+        """Closed-form M-step in the scale gauge (see the module docstring)."""
+        scale = 1.0 / stats.inv_y if self.gauge_on_inverse_moment else stats.y
+        joint = self.joint_family.from_mixture_stats(
+            stats.rescale_latent(scale), self.subordinator, symmetric=self.symmetric
+        )
+        return self.from_joint(joint)
+
+    def conditional_m_steps(
+        self, stats: NormalMixtureStats, x: Float[Array, "n d"], weights: Float[Array, " n"]
+    ) -> Self:
+        r"""One multicycle-ECM sweep (as in R ghyp's MCECM): update $(\mu, \gamma, \Sigma)$
+        from `stats`, recompute the E-step with them, update the subordinator from the
+        fresh GIG statistics, then return the equivalent model in the gauge."""
+        if self.symmetric:
+            mu, sigma = symmetric_normal_part_mle(stats)
+            gamma = jnp.zeros_like(mu)
+        else:
+            mu, gamma, sigma = normal_part_mle(stats)
+        cov = DenseCovariance(jnp.linalg.cholesky(sigma))
+        step1 = self.from_joint(self.joint_family(mu, gamma, cov, self.subordinator))
+        fresh = step1.e_step(x, weights)
+        sub = self.joint_family.subordinator_family.from_gig_expectation(
+            fresh.gig_part(), self.subordinator.natural_params()
+        )
+        return self.from_joint(self.joint_family(mu, gamma, cov, sub)).normalize_gauge()
+
+    def normalize_gauge(self) -> Self:
+        r"""The same law with the latent rescaled so that $\mathbb{E}Y = 1$ (or
+        $\mathbb{E}Y^{-1} = 1$ for the inverse-gamma subordinator):
+        $(\gamma, \Sigma, Y) \to (c\gamma, c\Sigma, Y/c)$."""
+        p, a, b = self.subordinator.gig_params()
+        moments = gig_expectations(p, a, b)
+        c = 1.0 / moments[1] if self.gauge_on_inverse_moment else moments[2]
+        sub = subordinator_from_gig_params(
+            self.joint_family.subordinator_family, p, a * c, b / c
+        )
+        joint = self.joint_family(self.mu, self.gamma * c, self.covariance.scale(c), sub)
+        return self.from_joint(joint)
+
+    def log_likelihood(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> Array:
+        return (weights @ self._log_prob_rows(x)) / jnp.sum(weights)
+
+    def n_parameters(self) -> int:
+        """Free parameters of the law of $X$ (for AIC/BIC); γ is not counted when fixed at 0."""
+        return self.joint.n_parameters() - (self.dim if self.symmetric else 0)
+
+    @classmethod
+    def initialize(
+        cls, x: Array, weights: Float[Array, " n"], *, key: PRNGKeyArray | None = None
+    ) -> Self:
+        r"""Moment start: $\mu$ = weighted mean, $\gamma = 0$, $\Sigma$ = weighted covariance,
+        and `default_subordinator` (which is in the gauge)."""
+        x = jnp.asarray(x)
+        n, d = x.shape
+        _check_enough_variation(x, cls.__name__)
+        w = weights / jnp.sum(weights)
+        mu = w @ x
+        resid = x - mu
+        sigma = (resid * w[:, None]).T @ resid
+        sub = cls.default_subordinator(d, x.dtype)
+        joint = cls.joint_family(mu, jnp.zeros_like(mu), DenseCovariance.from_matrix(sigma), sub)
+        return cls.from_joint(joint)
+
+    # ------------------------------------------------------------------ moments
+    def _latent_moments(self) -> tuple[Array, Array, Array, Array]:
+        p, a, b = self.subordinator.gig_params()
+        dtype = self.mu.dtype
+        return tuple(gig_moment(p, a, b, jnp.asarray(r, dtype)) for r in (1.0, 2.0, 3.0, 4.0))
+
+    def mean(self) -> Float[Array, " d"]:
+        r"""$\mathbb{E}X = \mu + \gamma\,\mathbb{E}Y$ (infinite if $\mathbb{E}Y$ is)."""
+        m1 = self._latent_moments()[0]
+        return self.mu + self.gamma * m1
+
+    def cov(self) -> Float[Array, "d d"]:
+        r"""$\operatorname{Cov}X = \mathbb{E}[Y]\,\Sigma + \operatorname{Var}(Y)\,\gamma\gamma^\top$."""
+        m1, m2, _, _ = self._latent_moments()
+        return m1 * self.covariance.as_matrix() + (m2 - m1 * m1) * jnp.outer(
+            self.gamma, self.gamma
+        )
+
+    def variance(self) -> Float[Array, " d"]:
+        return jnp.diag(self.cov())
+
+    def _central_moments(self):
+        m1, m2, m3, m4 = self._latent_moments()
+        var_y = m2 - m1 * m1
+        mu3_y = m3 - 3 * m1 * m2 + 2 * m1**3
+        mu4_y = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
+        g = self.gamma
+        s2 = jnp.diag(self.covariance.as_matrix())
+        c2 = g * g * var_y + s2 * m1
+        c3 = g**3 * mu3_y + 3 * g * s2 * var_y
+        c4 = g**4 * mu4_y + 6 * g * g * s2 * (m3 - 2 * m1 * m2 + m1**3) + 3 * s2 * s2 * m2
+        return c2, c3, c4
+
+    def skewness(self) -> Float[Array, " d"]:
+        r"""Skewness of each coordinate, $\mathbb{E}[(X_j - \mathbb{E}X_j)^3]/\sigma_j^3$.
+
+        With $D = \gamma(Y - m_1) + \sigma\sqrt{Y} Z$:
+        $\mathbb{E}D^3 = \gamma^3\mu_3(Y) + 3\gamma\sigma^2\operatorname{Var}Y$.
+        """
+        c2, c3, _ = self._central_moments()
+        return c3 / c2**1.5
+
+    def kurtosis(self) -> Float[Array, " d"]:
+        r"""Excess kurtosis of each coordinate; $\mathbb{E}D^4 = \gamma^4\mu_4(Y) +
+        6\gamma^2\sigma^2\,\mathbb{E}[(Y-m_1)^2 Y] + 3\sigma^4\,\mathbb{E}Y^2$."""
+        c2, _, c4 = self._central_moments()
+        return c4 / c2**2 - 3.0
+
+    # ------------------------------------------------------------------ d = 1 only
+    def _univariate_params(self, what: str):
+        if self.dim != 1:
+            raise ValueError(
+                f"{type(self).__name__}.{what} is defined for univariate laws (d = 1); this "
+                f"one has d = {self.dim}."
+            )
+        p, a, b = self.subordinator.gig_params()
+        sigma = jnp.sqrt(self.covariance.as_matrix()[0, 0])
+        return self.mu[0], self.gamma[0], sigma, p, a, b
+
+    def log_cdf(self, x: ArrayLike) -> Array:
+        """$\log F(x)$ for an array of scalar values (d = 1 only)."""
+        params = self._univariate_params("log_cdf")
+        return log_cdf(*params, jnp.asarray(x, dtype=self.mu.dtype))
+
+    def cdf(self, x: ArrayLike) -> Array:
+        """$F(x) = P(X \le x)$ for an array of scalar values (d = 1 only)."""
+        return jnp.exp(self.log_cdf(x))
+
+    def survival(self, x: ArrayLike) -> Array:
+        """$1 - F(x)$, accurate in the right tail (d = 1 only)."""
+        params = self._univariate_params("survival")
+        return jnp.exp(log_survival(*params, jnp.asarray(x, dtype=self.mu.dtype)))
+
+    def ppf(self, q: ArrayLike) -> Array:
+        """Quantile function $F^{-1}(q)$ for an array of probabilities in (0, 1) (d = 1 only)."""
+        mu, gamma, sigma, p, a, b = self._univariate_params("ppf")
+        q = jnp.asarray(q, dtype=self.mu.dtype)
+
+        def cdf_fn(x):
+            return jnp.exp(log_cdf(mu, gamma, sigma, p, a, b, x))
+
+        def pdf_fn(x):
+            return jnp.exp(self._log_prob_rows(jnp.reshape(x, (1, 1)))[0])
+
+        def one(qi):
+            return quantile(cdf_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
+
+        return jax.vmap(one)(q.reshape(-1)).reshape(q.shape)
+
+    def value_at_risk(self, level: float = 0.99) -> Array:
+        """Value-at-risk of the loss $-X$ at confidence `level`: $-F^{-1}(1 - \text{level})$."""
+        return -self.ppf(1.0 - jnp.asarray(level, dtype=self.mu.dtype))
+
+    def expected_shortfall(self, level: float = 0.99) -> Array:
+        r"""Expected shortfall of the loss $-X$: $-\mathbb{E}[X \mid X \le q]$ with
+        $q = F^{-1}(lpha)$, $lpha = 1 - 	ext{level}$."""
+        params = self._univariate_params("expected_shortfall")
+        alpha = 1.0 - jnp.asarray(level, dtype=self.mu.dtype)
+        q = self.ppf(alpha)
+        return -partial_expectation(*params, q) / alpha
+
+    # ------------------------------------------------------------------ sampling
+    def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
+        """Draws of shape `shape + (d,)`: $X = \\mu + \\gamma Y + \\sqrt{Y}\\,\\Sigma^{1/2} Z$."""
+        return self.joint.sample(key, shape)[..., :-1]
+
+
+def _check_enough_variation(x: Array, owner: str) -> None:
+    """Clear errors for data an EM start cannot use (only when values are concrete)."""
+    n, d = x.shape
+    if n <= d:
+        raise ValueError(
+            f"{owner}: need more observations than dimensions to estimate a covariance "
+            f"(got n={n}, d={d})."
+        )
+    if isinstance(x, jax.core.Tracer):
+        return
+    arr = np.asarray(x)
+    bad_rows = int(np.sum(~np.all(np.isfinite(arr), axis=1)))
+    if bad_rows:
+        raise ValueError(
+            f"{owner}: {bad_rows} row(s) of the data contain NaN or inf; drop them first, "
+            "e.g. X[jnp.all(jnp.isfinite(X), axis=1)]."
+        )
+    const = np.flatnonzero(np.ptp(arr, axis=0) == 0)
+    if const.size:
+        raise ValueError(
+            f"{owner}: column(s) {const.tolist()} are constant, so the covariance is singular; "
+            "remove them or add noise."
+        )
+

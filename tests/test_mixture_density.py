@@ -1,0 +1,190 @@
+"""Normal variance-mean mixtures: densities, limits, moments, cdf/ppf against independent
+references (scipy, numerical integration of the joint density, Monte Carlo)."""
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+import scipy.stats as st
+from scipy.integrate import quad
+
+import normix
+
+MU1, GAMMA1, S2 = 0.3, -0.7, 1.7
+
+
+def _families_2d():
+    mu = jnp.array([0.2, -0.4])
+    gamma = jnp.array([0.5, -0.3])
+    cov = jnp.array([[1.2, 0.3], [0.3, 0.8]])
+    return {
+        "VG": normix.VarianceGamma(mu, gamma, cov, shape=3.0, rate=2.0),
+        "skew-t": normix.NormalInverseGamma(mu, gamma, cov, shape=2.5, rate=1.5),
+        "NIG": normix.NormalInverseGaussian(mu, gamma, cov, mean=1.3, shape=2.0),
+        "GH": normix.GeneralizedHyperbolic(mu, gamma, cov, p=1.3, a=2.1, b=0.8),
+        "GH-neg-p": normix.GeneralizedHyperbolic(mu, gamma, cov, p=-2.5, a=0.7, b=1.9),
+        "t": normix.StudentT(mu, cov, df=5.0),
+    }
+
+
+FAMILIES_2D = _families_2d()
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES_2D))
+def test_marginal_is_integral_of_joint(name):
+    model = FAMILIES_2D[name]
+    joint = model.joint
+    xs = np.array([[0.1, -0.2], [2.0, 1.0], [-3.0, 0.5]])
+    for x in xs:
+
+        def integrand(y, x=x):
+            z = jnp.concatenate([jnp.asarray(x), jnp.array([y])])
+            return float(jnp.exp(joint.log_prob(z)))
+
+        ref = quad(integrand, 0, np.inf, epsabs=0, epsrel=1e-12, limit=400)[0]
+        got = float(jnp.exp(model.log_prob(jnp.asarray(x))))
+        assert got == pytest.approx(ref, rel=1e-9)
+
+
+def _gh_scipy(mu, g, s2, p, a, b):
+    sig = np.sqrt(s2)
+    beta = g / s2
+    delta = sig * np.sqrt(b)
+    alpha = np.sqrt(a / s2 + g**2 / s2**2)
+    return st.genhyperbolic(p, alpha * delta, beta * delta, loc=mu, scale=delta)
+
+
+def _nig_scipy(mu, g, s2, m, lam):
+    sig = np.sqrt(s2)
+    beta = g / s2
+    gn = np.sqrt(lam) / (sig * m)
+    alpha = np.sqrt(gn**2 + beta**2)
+    delta = sig * np.sqrt(lam)
+    return st.norminvgauss(alpha * delta, beta * delta, loc=mu, scale=delta)
+
+
+XGRID = np.linspace(-8.0, 6.0, 29)
+
+
+def test_gh_matches_scipy_genhyperbolic():
+    for p, a, b in [(1.3, 2.1, 0.8), (-2.5, 0.7, 1.9), (0.0, 1e-3, 5.0), (8.0, 40.0, 0.01)]:
+        model = normix.GeneralizedHyperbolic([MU1], [GAMMA1], [[S2]], p=p, a=a, b=b)
+        ref = _gh_scipy(MU1, GAMMA1, S2, p, a, b).logpdf(XGRID)
+        got = np.asarray(model.log_prob(XGRID[:, None]))
+        np.testing.assert_allclose(got, ref, rtol=1e-11, atol=1e-12)
+
+
+def test_nig_matches_scipy_norminvgauss():
+    model = normix.NormalInverseGaussian([MU1], [GAMMA1], [[S2]], mean=1.2, shape=2.5)
+    ref = _nig_scipy(MU1, GAMMA1, S2, 1.2, 2.5).logpdf(XGRID)
+    np.testing.assert_allclose(np.asarray(model.log_prob(XGRID[:, None])), ref, rtol=1e-12)
+
+
+def test_student_t_matches_scipy():
+    model = normix.StudentT([MU1], [[S2]], df=3.5)
+    ref = st.t(3.5, loc=MU1, scale=np.sqrt(S2)).logpdf(XGRID)
+    np.testing.assert_allclose(np.asarray(model.log_prob(XGRID[:, None])), ref, rtol=1e-12)
+    mu = np.array([0.2, -0.4])
+    cov = np.array([[1.2, 0.3], [0.3, 0.8]])
+    x = np.random.default_rng(0).normal(size=(7, 2)) * 2
+    ref2 = st.multivariate_t(loc=mu, shape=cov, df=4.0).logpdf(x)
+    got2 = normix.StudentT(mu, cov, df=4.0).log_prob(x)
+    np.testing.assert_allclose(np.asarray(got2), ref2, rtol=1e-12)
+
+
+def test_gh_limits_agree_with_named_families():
+    x = XGRID[:, None]
+    mu, g, cov = [MU1], [GAMMA1], [[S2]]
+    nig = normix.NormalInverseGaussian(mu, g, cov, mean=1.2, shape=2.5)
+    gh = normix.GeneralizedHyperbolic(mu, g, cov, p=-0.5, a=2.5 / 1.2**2, b=2.5)
+    np.testing.assert_allclose(gh.log_prob(x), nig.log_prob(x), rtol=1e-12)
+    vg = normix.VarianceGamma(mu, g, cov, shape=2.0, rate=1.5)
+    gh_vg = normix.GeneralizedHyperbolic(mu, g, cov, p=2.0, a=3.0, b=1e-11)
+    np.testing.assert_allclose(gh_vg.log_prob(x), vg.log_prob(x), rtol=1e-8)
+    skt = normix.NormalInverseGamma(mu, g, cov, shape=2.0, rate=1.5)
+    gh_t = normix.GeneralizedHyperbolic(mu, g, cov, p=-2.0, a=1e-11, b=3.0)
+    np.testing.assert_allclose(gh_t.log_prob(x), skt.log_prob(x), rtol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["VG", "skew-t", "NIG", "GH"])
+def test_monte_carlo_moments(name, key):
+    model = FAMILIES_2D[name]
+    if name == "skew-t":  # needs shape > 4 for a finite kurtosis
+        model = normix.NormalInverseGamma(model.mu, model.gamma, model.covariance, shape=9.0, rate=8.0)
+    n_batches, per_batch = 40, 10_000
+    x = np.asarray(model.sample(key, (n_batches, per_batch)))
+
+    def moments(s):
+        m = s.mean(0)
+        c = s - m
+        cov = c.T @ c / len(s)
+        sd = np.sqrt(np.diag(cov))
+        return m, cov, (c**3).mean(0) / sd**3, (c**4).mean(0) / sd**4 - 3
+
+    est = [moments(b) for b in x]
+    for i, truth in enumerate(
+        [model.mean(), model.cov(), model.skewness(), model.kurtosis()]
+    ):
+        vals = np.stack([e[i] for e in est])
+        se = vals.std(0, ddof=1) / np.sqrt(n_batches)
+        err = np.abs(vals.mean(0) - np.asarray(truth))
+        assert np.all(err < 5 * se + 1e-12), (i, err, se)
+
+
+def test_cdf_against_quadrature_and_scipy():
+    nig = normix.NormalInverseGaussian([MU1], [GAMMA1], [[S2]], mean=1.2, shape=2.5)
+    ref = _nig_scipy(MU1, GAMMA1, S2, 1.2, 2.5).cdf(XGRID)
+    np.testing.assert_allclose(nig.cdf(XGRID), ref, rtol=1e-9, atol=1e-12)
+    for model in [
+        normix.GeneralizedHyperbolic([MU1], [GAMMA1], [[S2]], p=1.3, a=2.1, b=0.8),
+        normix.NormalInverseGamma([MU1], [GAMMA1], [[S2]], shape=1.5, rate=1.1),
+        normix.VarianceGamma([MU1], [GAMMA1], [[S2]], shape=1.2, rate=1.5),
+        normix.StudentT([MU1], [[S2]], df=2.5),
+    ]:
+        pdf = lambda t, m=model: float(jnp.exp(m.log_prob(jnp.array([t]))))
+        for x in [-6.0, -1.0, 0.3, 2.5]:
+            ref = quad(pdf, -np.inf, x, epsabs=1e-14, epsrel=1e-12, limit=500, points=None)[0]
+            assert float(model.cdf(x)) == pytest.approx(ref, rel=1e-9, abs=1e-13)
+
+
+def test_ppf_inverts_cdf_and_tail_risk():
+    model = normix.NormalInverseGamma([MU1], [GAMMA1], [[S2]], shape=2.5, rate=2.0)
+    q = jnp.array([1e-4, 0.01, 0.3, 0.5, 0.9, 0.999])
+    x = model.ppf(q)
+    np.testing.assert_allclose(model.cdf(x), q, rtol=1e-10)
+    # Student-t tail risk against scipy closed forms
+    t = normix.StudentT([0.0], [[1.0]], df=4.0)
+    ref_var = -st.t(4.0).ppf(0.01)
+    assert float(t.value_at_risk(0.99)) == pytest.approx(ref_var, rel=1e-9)
+    es_ref = -quad(lambda u: u * st.t(4.0).pdf(u), -np.inf, -ref_var, epsabs=1e-14)[0] / 0.01
+    assert float(t.expected_shortfall(0.99)) == pytest.approx(es_ref, rel=1e-9)
+
+
+def test_log_prob_batching_jit_and_errors():
+    model = FAMILIES_2D["GH"]
+    x = jr.normal(jr.key(0), (3, 4, 2))
+    lp = model.log_prob(x)
+    assert lp.shape == (3, 4)
+    loop = np.array([[float(model.log_prob(x[i, j])) for j in range(4)] for i in range(3)])
+    np.testing.assert_allclose(lp, loop, rtol=1e-13)
+    np.testing.assert_allclose(jax.jit(lambda m, z: m.log_prob(z))(model, x), lp, rtol=1e-13)
+    with pytest.raises(ValueError, match="trailing shape"):
+        model.log_prob(jnp.ones((5, 3)))
+    with pytest.raises(ValueError, match="gamma"):
+        normix.GeneralizedHyperbolic([0.0, 0.0], [0.0], jnp.eye(2), p=1.0, a=1.0, b=1.0)
+    with pytest.raises(ValueError, match="d = 1"):
+        model.cdf(0.0)
+
+
+def test_posterior_is_gig():
+    model = FAMILIES_2D["GH"]
+    x = jnp.array([0.5, -1.0])
+    post = model.posterior(x)
+    joint = model.joint
+
+    def unnorm(y):
+        return float(jnp.exp(joint.log_prob(jnp.concatenate([x, jnp.array([y])])) - model.log_prob(x)))
+
+    for y in [0.3, 1.0, 2.5]:
+        assert float(jnp.exp(post.log_prob(y))) == pytest.approx(unnorm(y), rel=1e-10)
