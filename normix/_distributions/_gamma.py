@@ -2,9 +2,10 @@ r"""The Gamma distribution, and the inversion of $\log a - \psi(a)$ shared with 
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import jax.random as jr
-from jax.scipy.special import digamma, gammainc, gammaln, polygamma
+from jax.scipy.special import digamma, gammainc, gammaln
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._misc import as_float, require_scalar
@@ -17,27 +18,41 @@ _ASYMPTOTIC_FROM = 10.0
 _NEWTON_STEPS = 6
 
 
-def _log_minus_digamma(a: Array) -> tuple[Array, Array]:
-    r"""$f(a) = \log a - \psi(a)$ and $f'(a) = 1/a - \psi'(a)$, both without cancellation.
-
-    For $a \ge 10$ the asymptotic series (7 Bernoulli terms; truncation error below
-    $10^{-15}$ relative at $a = 10$, and falling as $a^{-15}$) replaces the direct
-    difference, which would lose about $\log(a)/f(a) \approx 2a\log a$ ulps.
-    """
-    big = a >= _ASYMPTOTIC_FROM
-    a_small = jnp.where(big, jnp.ones_like(a), a)
-    a_big = jnp.where(big, a, jnp.full_like(a, _ASYMPTOTIC_FROM))
-    f_direct = jnp.log(a_small) - digamma(a_small)
-    df_direct = 1 / a_small - polygamma(1, a_small)
-    inv2 = 1 / (a_big * a_big)
-    f_asym = 0.5 / a_big
-    df_asym = -0.5 * inv2
-    power = jnp.ones_like(a_big)
+def _asymptotic(a: Array) -> tuple[Array, Array]:
+    r"""$\log a - \psi(a)$ and its derivative by the asymptotic series (for $a \ge 10$)."""
+    inv2 = 1 / (a * a)
+    f = 0.5 / a
+    df = -0.5 * inv2
+    power = jnp.ones_like(a)
     for k, coef in enumerate(_BERNOULLI_TERMS, start=1):
         power = power * inv2
-        f_asym = f_asym + coef * power
-        df_asym = df_asym - (2 * k * coef) * power / a_big
-    return jnp.where(big, f_asym, f_direct), jnp.where(big, df_asym, df_direct)
+        f = f + coef * power
+        df = df - (2 * k * coef) * power / a
+    return f, df
+
+
+def _log_minus_digamma(a: Array) -> tuple[Array, Array]:
+    r"""$f(a) = \log a - \psi(a)$ and $f'(a) = 1/a - \psi'(a)$, without cancellation.
+
+    For $a \ge 10$: the asymptotic series (7 Bernoulli terms; truncation error below
+    $10^{-15}$ relative at $a = 10$, falling as $a^{-15}$), which avoids the direct
+    difference losing about $2a\log a$ ulps. For $a < 10$: the recurrence
+    $\psi(a) = \psi(a + 10) - \sum_{k=0}^{9} 1/(a + k)$, i.e.
+    $f(a) = f(a + 10) + \log\frac{a}{a + 10} + \sum_{k=0}^{9}\frac{1}{a + k}$.
+    Only elementary functions: cheap to compile and to differentiate.
+    """
+    big = a >= _ASYMPTOTIC_FROM
+    a_big = jnp.where(big, a, jnp.full_like(a, _ASYMPTOTIC_FROM))
+    a_small = jnp.where(big, jnp.ones_like(a), a)
+    f_big, df_big = _asymptotic(a_big)
+    shift = int(_ASYMPTOTIC_FROM)
+    f_shift, df_shift = _asymptotic(a_small + shift)
+    f_small = f_shift + jnp.log(a_small / (a_small + shift))
+    df_small = df_shift + 1 / a_small - 1 / (a_small + shift)
+    for k in range(shift):
+        f_small = f_small + 1 / (a_small + k)
+        df_small = df_small - 1 / (a_small + k) ** 2
+    return jnp.where(big, f_big, f_small), jnp.where(big, df_big, df_small)
 
 
 def inverse_log_minus_digamma(c: ArrayLike) -> Float[Array, "..."]:
@@ -62,11 +77,14 @@ def inverse_log_minus_digamma(c: ArrayLike) -> Float[Array, "..."]:
     ok = c > 0
     c_safe = jnp.where(ok, c, jnp.ones_like(c))
     a = (3 - c_safe + jnp.sqrt((c_safe - 3) ** 2 + 24 * c_safe)) / (12 * c_safe)
-    for _ in range(_NEWTON_STEPS):
+
+    def newton(_: int, a: Array) -> Array:
         f, df = _log_minus_digamma(a)
         z = 1 / a + (f - c_safe) / (a * a * df)
-        # Newton in z may overshoot to z <= 0 only from a very poor start; halve instead.
-        a = jnp.where(z > 0, 1 / jnp.where(z > 0, z, jnp.ones_like(z)), 2 * a)
+        # Newton in z may overshoot to z <= 0 only from a very poor start; double instead.
+        return jnp.where(z > 0, 1 / jnp.where(z > 0, z, jnp.ones_like(z)), 2 * a)
+
+    a = jax.lax.fori_loop(0, _NEWTON_STEPS, newton, a)
     return jnp.where(ok, a, jnp.nan)
 
 
