@@ -129,7 +129,7 @@ def test_vmap_over_operators(getkey):
         batch = jax.vmap(build)(keys)
         v = jr.normal(getkey(), (D_DIM,))
         X = jr.normal(getkey(), (6, D_DIM))
-        batched = jax.vmap(lambda c: (c.logdet(), c.solve(v), c.mahalanobis_sq(X)))(batch)
+        batched = jax.vmap(lambda c, v=v, X=X: (c.logdet(), c.solve(v), c.mahalanobis_sq(X)))(batch)
         for i, k in enumerate(keys):
             one = build(k)
             np.testing.assert_allclose(batched[0][i], one.logdet(), rtol=1e-12)
@@ -141,8 +141,14 @@ def test_vmap_over_operators(getkey):
 def test_float32_smoke(build, key):
     cov = build(key, dtype=jnp.float32)
     X = jr.normal(key, (10, D_DIM), dtype=jnp.float32)
-    for out in (cov.solve(X[0]), cov.logdet(), cov.whiten(X), cov.mahalanobis_sq(X),
-                cov.sample_noise(key, (3,)), cov.as_matrix()):
+    for out in (
+        cov.solve(X[0]),
+        cov.logdet(),
+        cov.whiten(X),
+        cov.mahalanobis_sq(X),
+        cov.sample_noise(key, (3,)),
+        cov.as_matrix(),
+    ):
         assert out.dtype == jnp.float32
         assert jnp.all(jnp.isfinite(out))
     ref = jnp.einsum("ni,ni->n", X, jnp.linalg.solve(cov.as_matrix(), X.T).T)

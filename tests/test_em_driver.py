@@ -1,7 +1,6 @@
 """The generic EM driver on small self-contained EM models."""
 
 import warnings
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -204,8 +203,13 @@ def test_tolerances_control_stopping(key):
     assert loose.result == EMResults.successful
     assert int(loose.n_steps) < int(tight.n_steps)
     # the LL half alone may hold while the parameter half does not
-    ll_only = fit(START, x, solver=EM(rtol=1e-6, param_rtol=1e-12, param_atol=1e-14),
-                  max_steps=60, throw=False)
+    ll_only = fit(
+        START,
+        x,
+        solver=EM(rtol=1e-6, param_rtol=1e-12, param_atol=1e-14),
+        max_steps=60,
+        throw=False,
+    )
     assert ll_only.result == EMResults.max_steps_reached
     assert bool(ll_only.ll_converged) and not bool(ll_only.params_converged)
 
@@ -285,7 +289,7 @@ def test_jit_and_vmap_over_datasets(getkey):
     batched = jax.vmap(lambda x: fit(START, x, throw=False))(xs)
     jitted = jax.jit(lambda x: fit(START, x).model)(xs[1])
     for i, s in enumerate(singles):
-        _leaves_close(jax.tree.map(lambda a: a[i], batched.model), s.model, rtol=1e-12)
+        _leaves_close(jax.tree.map(lambda a, i=i: a[i], batched.model), s.model, rtol=1e-12)
         assert int(batched.n_steps[i]) == int(s.n_steps)
         assert bool((batched.result == s.result)[i])
     _leaves_close(jitted, singles[1].model, rtol=1e-12)
@@ -301,7 +305,7 @@ def test_vmap_over_initial_models_and_multistart(key):
     best, allres = fit_multistart(starts, x, throw=False)
     assert allres.log_likelihood.shape == (3,)
     for i in range(3):
-        one = fit(jax.tree.map(lambda a: a[i], starts), x, throw=False)
+        one = fit(jax.tree.map(lambda a, i=i: a[i], starts), x, throw=False)
         np.testing.assert_allclose(allres.log_likelihood[i], one.log_likelihood, rtol=1e-12)
     ok = allres.result != EMResults.nonfinite
     np.testing.assert_allclose(

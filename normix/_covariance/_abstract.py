@@ -37,7 +37,7 @@ class AbstractCovariance(eqx.Module):
         """The dimension $d$ (a static Python int)."""
 
     @abc.abstractmethod
-    def solve(self, v: Float[Array, "d *m"]) -> Float[Array, "d *m"]:
+    def solve(self, v: Float[Array, d * m]) -> Float[Array, d * m]:
         r"""$\Sigma^{-1} v$ for `v` of shape `(d,)` or `(d, m)`."""
 
     @abc.abstractmethod
@@ -102,7 +102,5 @@ def check_rhs(owner: str, v: Array, dim: int) -> Array:
     """Raise a `ValueError` unless `v` has shape `(dim,)` or `(dim, m)`."""
     v = jnp.asarray(v)
     if v.ndim not in (1, 2) or v.shape[0] != dim:
-        raise ValueError(
-            f"{owner}: `v` must have shape ({dim},) or ({dim}, m), got {v.shape}."
-        )
+        raise ValueError(f"{owner}: `v` must have shape ({dim},) or ({dim}, m), got {v.shape}.")
     return v

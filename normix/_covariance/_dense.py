@@ -82,7 +82,7 @@ class DenseCovariance(AbstractCovariance):
         """The lower Cholesky factor $L$."""
         return self.L
 
-    def solve(self, v: Float[Array, "d *m"]) -> Float[Array, "d *m"]:
+    def solve(self, v: Float[Array, d * m]) -> Float[Array, d * m]:
         v = check_rhs("DenseCovariance.solve", v, self.dim)
         return jsl.cho_solve((self.L, True), v.astype(jnp.result_type(v, self.L)))
 

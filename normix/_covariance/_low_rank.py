@@ -76,7 +76,7 @@ class LowRankPlusDiagonal(AbstractCovariance):
         return jnp.linalg.cholesky(C)
 
     # ------------------------------------------------------------------ operator
-    def solve(self, v: Float[Array, "d *m"]) -> Float[Array, "d *m"]:
+    def solve(self, v: Float[Array, d * m]) -> Float[Array, d * m]:
         v = check_rhs("LowRankPlusDiagonal.solve", v, self.dim)
         v = v.astype(jnp.result_type(v, self.D))
         G, M = self.scaled_factor(), self.capacitance_cholesky()
@@ -113,7 +113,7 @@ class LowRankPlusDiagonal(AbstractCovariance):
         return Y - ((Y @ G) @ K) @ G.T
 
     def sample_noise(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
-        r"""$F z + \sqrt{D}\odot\varepsilon$ with $z \sim N(0, I_r)$, $\varepsilon\sim N(0, I_d)$."""
+        r"""$F z + \sqrt{D}\odot\varepsilon$, $z \sim N(0, I_r)$, $\varepsilon\sim N(0, I_d)$."""
         k1, k2 = jr.split(key)
         z = jr.normal(k1, (*shape, self.rank), dtype=self.D.dtype)
         eps = jr.normal(k2, (*shape, self.dim), dtype=self.D.dtype)

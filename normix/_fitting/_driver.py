@@ -67,8 +67,10 @@ class _Carry(eqx.Module):
 
 def _all_finite(tree: Any) -> Bool[Array, ""]:
     leaves = jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else (
-        jnp.array(True)
+    return (
+        jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        if leaves
+        else (jnp.array(True))
     )
 
 
@@ -86,8 +88,7 @@ def _bad_row_messages() -> tuple[str, ...]:
     for k in range(1, _MAX_COUNTED_BAD_ROWS):
         msgs.append(f"normix.fit: {k} row(s) of the data contain NaN or inf." + how)
     msgs.append(
-        f"normix.fit: {_MAX_COUNTED_BAD_ROWS} or more rows of the data contain NaN or inf."
-        + how
+        f"normix.fit: {_MAX_COUNTED_BAD_ROWS} or more rows of the data contain NaN or inf." + how
     )
     return tuple(msgs)
 
@@ -245,7 +246,7 @@ def fit(
     X: ArrayLike,
     *,
     weights: ArrayLike | None = None,
-    solver: AbstractEMSolver = EM(),
+    solver: AbstractEMSolver = EM(),  # noqa: B008 (immutable module)
     max_steps: int = 500,
     throw: bool = True,
     verbose: bool | int = False,
@@ -274,8 +275,7 @@ def fit(
     """
     if not isinstance(solver, AbstractEMSolver):
         raise TypeError(
-            f"normix.fit: `solver` must be an AbstractEMSolver such as normix.EM(), got "
-            f"{solver!r}."
+            f"normix.fit: `solver` must be an AbstractEMSolver such as normix.EM(), got {solver!r}."
         )
     if isinstance(model_or_class, type):
         if not issubclass(model_or_class, AbstractEMModel):
@@ -307,7 +307,7 @@ def fit_multistart(
     X: ArrayLike,
     *,
     weights: ArrayLike | None = None,
-    solver: AbstractEMSolver = EM(),
+    solver: AbstractEMSolver = EM(),  # noqa: B008 (immutable module)
     max_steps: int = 500,
     throw: bool = True,
     verbose: bool | int = False,
@@ -326,8 +326,15 @@ def fit_multistart(
     weights = None if weights is None else jnp.asarray(weights)
 
     def one(model: AbstractEMModel) -> EMResult:
-        return fit(model, X, weights=weights, solver=solver, max_steps=max_steps,
-                   throw=False, verbose=verbose)
+        return fit(
+            model,
+            X,
+            weights=weights,
+            solver=solver,
+            max_steps=max_steps,
+            throw=False,
+            verbose=verbose,
+        )
 
     results = eqx.filter_vmap(one)(models)
     score = jnp.where(
@@ -338,8 +345,6 @@ def fit_multistart(
     best_index = jnp.argmax(score)
     best = jax.tree.map(lambda leaf: leaf[best_index] if eqx.is_array(leaf) else leaf, results)
     if throw:
-        fail = (best.result == EMResults.max_steps_reached) | (
-            best.result == EMResults.nonfinite
-        )
+        fail = (best.result == EMResults.max_steps_reached) | (best.result == EMResults.nonfinite)
         best = best.result.error_if(best, fail)
     return best, results
