@@ -222,8 +222,9 @@ def test_fit_integer_weights_equal_repeated_rows(case):
     x = x.reshape((50, *case.build(params).event_shape))
     w = np.random.default_rng(6).integers(0, 4, size=50)
     w[0] = 1
-    weighted = case.family.fit(x, w.astype(np.float64))
-    repeated = case.family.fit(np.repeat(x, w, axis=0))
+    fit = eqx.filter_jit(case.family.fit)
+    weighted = fit(x, w.astype(np.float64))
+    repeated = fit(np.repeat(x, w, axis=0))
     _assert_params_close(_np(case.classical(weighted)), _np(case.classical(repeated)), 1e-11)
 
 
@@ -273,8 +274,6 @@ def test_jit_matches_eager(case):
         lambda d: d.log_prob(x),
         lambda d: d.entropy(),
         lambda d: d.kl_divergence(dq),
-        lambda d: d.fisher_information(),
-        lambda d: d.mean(),
         lambda d: d.variance(),
         lambda d: type(d).fit(x).natural_params(),
     ):
@@ -356,11 +355,11 @@ def test_bad_shapes_raise_value_error(case):
 @pytest.mark.parametrize("case,params", case_params(which="fit_grid"))
 def test_sample_matches_distribution(case, params):
     dist = case.build(params)
-    s = dist.sample(jr.key(0), (2, 3))
-    assert s.shape == (2, 3, *dist.event_shape)
+    s = dist.sample(jr.key(11), (2, 2000))  # typed key
+    assert s.shape == (2, 2000, *dist.event_shape)
     assert s.dtype == jnp.float64
-    x = np.asarray(dist.sample(jr.key(11), (4000,)))
-    np.testing.assert_array_equal(np.asarray(dist.sample(jr.PRNGKey(11), (4000,))), x)
+    np.testing.assert_array_equal(np.asarray(dist.sample(jr.PRNGKey(11), (2, 2000))), s)
+    x = np.asarray(s).reshape((4000, *dist.event_shape))
     assert np.all(np.isfinite(x))
     if case.family.event_ndim == 0:
         assert st.kstest(x, case.scipy(params).cdf).pvalue > 1e-4

@@ -1,0 +1,241 @@
+"""Family-specific checks: cdfs, higher moments, subordinator (GIG) forms, the MVN's
+Cholesky interface, and the special-function helpers the families use."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+import scipy.integrate as si
+import scipy.stats as st
+from cases import GAMMA, INVERSE_GAMMA, INVERSE_GAUSSIAN, MVN, case_params
+
+import normix
+from normix._distributions._gamma import inverse_log_minus_digamma
+from normix._special._exp1 import log_scaled_exp1, scaled_exp1
+
+mp.mp.dps = 40
+UNIVARIATE = (GAMMA, INVERSE_GAMMA, INVERSE_GAUSSIAN)
+
+
+# ------------------------------------------------------------------ special helpers
+def test_scaled_exp1_matches_mpmath():
+    x = np.concatenate([np.logspace(-300, 300, 121), np.linspace(0.5, 3.0, 26)])
+    ref = np.array([float(mp.exp(mp.mpf(v)) * mp.e1(mp.mpf(v))) for v in x])
+    np.testing.assert_allclose(np.asarray(scaled_exp1(x)), ref, rtol=5e-15)
+    log_ref = np.array([float(mp.log(mp.exp(mp.mpf(v)) * mp.e1(mp.mpf(v)))) for v in x])
+    np.testing.assert_allclose(np.asarray(log_scaled_exp1(x)), log_ref, rtol=5e-15, atol=5e-16)
+    assert float(scaled_exp1(0.0)) == np.inf
+    assert np.isnan(float(scaled_exp1(-1.0)))
+    # d/dx e^x E1(x) = e^x E1(x) - 1/x, and the derivative is finite in both regimes.
+    for v in (0.3, 2.0, 40.0):
+        want = float(mp.exp(v) * mp.e1(v) - 1 / mp.mpf(v))
+        np.testing.assert_allclose(float(jax.grad(scaled_exp1)(v)), want, rtol=1e-12)
+
+
+def test_inverse_log_minus_digamma_matches_mpmath():
+    a = np.logspace(-6, 8, 57)
+    c = np.array([float(mp.log(v) - mp.digamma(v)) for v in a])
+    got = np.asarray(jax.jit(inverse_log_minus_digamma)(c))
+    # Conditioning: |da/a| = |dc / (a f'(a))| <= ~1 ulp of c times 2.
+    np.testing.assert_allclose(got, a, rtol=1e-14)
+    assert np.all(np.isnan(np.asarray(inverse_log_minus_digamma(np.array([0.0, -1.0, np.nan])))))
+
+
+# ------------------------------------------------------------------ cdfs
+def _ig_cdf(m, lam, x):
+    m, lam, x = mp.mpf(m), mp.mpf(lam), mp.mpf(x)
+    s = mp.sqrt(lam / x)
+    return mp.ncdf(s * (x / m - 1)) + mp.exp(2 * lam / m) * mp.ncdf(-s * (x / m + 1))
+
+
+_CDF_REF = {
+    "Gamma": lambda p, x: mp.gammainc(p["shape"], 0, p["rate"] * mp.mpf(x), regularized=True),
+    "InverseGamma": lambda p, x: mp.gammainc(
+        p["shape"], p["rate"] / mp.mpf(x), mp.inf, regularized=True
+    ),
+    "InverseGaussian": lambda p, x: _ig_cdf(p["mean"], p["shape"], x),
+}
+
+
+@pytest.mark.parametrize("case,params", case_params(UNIVARIATE))
+def test_cdf_matches_mpmath(case, params):
+    dist = case.build(params)
+    x = case.points(params, np.random.default_rng(0))
+    ref = [_CDF_REF[case.name](params, v) for v in x]
+    want = np.array([float(r) for r in ref])
+    got = np.asarray(eqx.filter_jit(lambda d, x: d.cdf(x))(dist, x))
+    # Values reached through exp(log ...) carry relative error ~ eps |log F|.
+    log_want = np.array([float(mp.log(r)) if r > 0 else -np.inf for r in ref])
+    tol = 1e-12 * np.maximum(1.0, np.abs(np.where(np.isfinite(log_want), log_want, 0)))
+    if case.name != "InverseGaussian":  # jax gammainc: ~1e-12 at shape 1e3, 3e-13 at 1e-3
+        tol = tol * 5
+    np.testing.assert_array_less(np.abs(got - want), tol * want + 1e-300)
+    np.testing.assert_allclose(got, case.scipy(params).cdf(x), rtol=1e-9, atol=1e-300)
+    assert float(dist.cdf(-1.0)) == 0.0
+
+
+def test_inverse_gaussian_log_cdf_no_overflow():
+    # 2 lambda / mu = 2e4: exp(2 lambda / mu) overflows, the log-space formula does not.
+    dist = normix.InverseGaussian(1.0, 1e4)
+    x = np.array([0.9, 0.97, 0.99, 1.0, 1.01, 1.05])
+    got = np.asarray(dist.log_cdf(x))
+    want = np.array([float(mp.log(_ig_cdf(1.0, 1e4, v))) for v in x])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-20)
+    assert np.all(np.isfinite(np.asarray(dist.cdf(x))))
+    assert float(dist.log_cdf(0.0)) == -np.inf
+    g = jax.grad(lambda v: dist.log_cdf(v))(0.99)
+    np.testing.assert_allclose(float(g), float(dist.prob(0.99) / dist.cdf(0.99)), rtol=1e-10)
+
+
+# ------------------------------------------------------------------ higher moments
+@pytest.mark.parametrize("case,params", case_params(UNIVARIATE))
+def test_skewness_and_kurtosis_match_scipy(case, params):
+    dist = case.build(params)
+    skew, kurt = case.scipy(params).stats(moments="sk")
+    got_s, got_k = float(dist.skewness()), float(dist.kurtosis())
+    if np.isfinite(skew):
+        np.testing.assert_allclose(got_s, skew, rtol=1e-12)
+    else:
+        assert not np.isfinite(got_s)
+    if np.isfinite(kurt):
+        np.testing.assert_allclose(got_k, kurt, rtol=1e-12)
+    else:
+        assert not np.isfinite(got_k)
+
+
+def test_inverse_gamma_moments_that_do_not_exist():
+    d = normix.InverseGamma(0.8, 1.0)
+    assert float(d.mean()) == np.inf and float(d.variance()) == np.inf
+    d = normix.InverseGamma(1.5, 1.0)
+    assert np.isfinite(float(d.mean())) and float(d.variance()) == np.inf
+    grads = jax.grad(lambda a: normix.InverseGamma(a, 1.0).mean())(0.8)
+    assert float(grads) == 0.0  # no NaN from the unselected branch
+
+
+def test_inverse_gaussian_expected_log_x_matches_quadrature():
+    for m, lam in ((0.3, 2.0), (5.0, 0.7), (1.0, 1e3), (1.0, 1e-3)):
+        ref = INVERSE_GAUSSIAN.scipy({"mean": m, "shape": lam})
+        # Split at the mean so quad sees the peak.
+        f = lambda x: ref.pdf(x) * np.log(x)
+        want = sum(si.quad(f, a, b, limit=400, epsabs=0, epsrel=1e-13)[0]
+                   for a, b in ((0, m), (m, np.inf)))
+        got = float(normix.InverseGaussian(m, lam).expected_log_x())
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+def test_inverse_gaussian_kl_matches_quadrature():
+    p, q = normix.InverseGaussian(0.7, 2.0), normix.InverseGaussian(1.5, 0.6)
+    rp = INVERSE_GAUSSIAN.scipy({"mean": 0.7, "shape": 2.0})
+    rq = INVERSE_GAUSSIAN.scipy({"mean": 1.5, "shape": 0.6})
+    want = si.quad(lambda x: rp.pdf(x) * (rp.logpdf(x) - rq.logpdf(x)), 0, np.inf, limit=400)[0]
+    np.testing.assert_allclose(float(p.kl_divergence(q)), want, rtol=1e-9)
+
+
+# ------------------------------------------------------------------ subordinator (GIG) form
+@pytest.mark.parametrize("case,params", case_params(UNIVARIATE))
+def test_gig_params_reproduce_density(case, params):
+    dist = case.build(params)
+    p, a, b = (float(v) for v in dist.gig_params())
+    x = case.points(params, np.random.default_rng(0))
+    # log p(x) - [(p - 1) log x - (a x + b / x) / 2] is the (constant) normaliser.
+    rest = np.asarray(dist.log_prob(x)) - ((p - 1) * np.log(x) - (a * x + b / x) / 2)
+    np.testing.assert_allclose(rest, rest[0], rtol=1e-11, atol=1e-11 * np.max(np.abs(rest)))
+    table = {
+        "Gamma": (params.get("shape"), 2 * params.get("rate", 0), 0.0),
+        "InverseGamma": (-params.get("shape", 0), 0.0, 2 * params.get("rate", 0)),
+        "InverseGaussian": (-0.5, params.get("shape", 0) / params.get("mean", 1) ** 2,
+                            params.get("shape")),
+    }[case.name]
+    np.testing.assert_allclose((p, a, b), table, rtol=1e-15)
+
+
+def _gig_eta(case, params) -> np.ndarray:
+    """(E log Y, E 1/Y, E Y) in closed form (None entries replaced by NaN where infinite)."""
+    ref = case.scipy(params)
+    e_log = si.quad(lambda x: ref.pdf(x) * np.log(x), 0, np.inf, limit=400)[0]
+    e_inv = si.quad(lambda x: ref.pdf(x) / x, 0, np.inf, limit=400)[0]
+    return np.array([e_log, e_inv, ref.mean()])
+
+
+@pytest.mark.parametrize(
+    "case,params",
+    [
+        (GAMMA, {"shape": 3.0, "rate": 2.0}),
+        (INVERSE_GAMMA, {"shape": 3.0, "rate": 2.0}),
+        (INVERSE_GAUSSIAN, {"mean": 1.3, "shape": 2.0}),
+    ],
+    ids=["Gamma", "InverseGamma", "InverseGaussian"],
+)
+def test_from_gig_expectation_recovers_parameters(case, params):
+    eta_gig = _gig_eta(case, params)
+    got = case.family.from_gig_expectation(jnp.asarray(eta_gig))
+    for name, value in case.classical(got).items():
+        np.testing.assert_allclose(float(value), params[name], rtol=1e-7)
+    warm = case.family.from_gig_expectation(
+        jnp.asarray(eta_gig), case.build(params).natural_params()
+    )
+    assert type(warm) is case.family
+
+
+def test_constructors_vmap():
+    shapes, rates = jnp.array([0.5, 2.0, 7.0]), jnp.array([1.0, 3.0, 0.1])
+    batch = jax.vmap(normix.Gamma)(shapes, rates)
+    lp = jax.vmap(lambda d: d.log_prob(1.3))(batch)
+    want = st.gamma(a=np.asarray(shapes), scale=1 / np.asarray(rates)).logpdf(1.3)
+    np.testing.assert_allclose(np.asarray(lp), want, rtol=1e-13)
+
+
+def test_gamma_sample_tiny_shape_has_no_nan(key):
+    x = np.asarray(normix.Gamma(1e-3, 1.0).sample(key, (1000,)))
+    assert not np.any(np.isnan(x)) and np.all(x >= 0)
+    # About half the draws lie below 1e-300 and round to 0: P(X < 1e-300) ~ 0.5.
+    assert 0.3 < np.mean(x == 0) < 0.7
+
+
+# ------------------------------------------------------------------ MultivariateNormal
+def test_mvn_cov_variance_and_cholesky():
+    p = MVN.grid[1]
+    dist = MVN.build(p)
+    np.testing.assert_allclose(np.asarray(dist.cov()), p["cov"], rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(np.asarray(dist.variance()), np.diag(p["cov"]), rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(dist.mean()), p["mean"])
+    chol = np.linalg.cholesky(p["cov"])
+    other = normix.MultivariateNormal.from_cholesky(p["mean"], chol)
+    np.testing.assert_array_equal(np.asarray(other.chol), chol)
+    x = MVN.points(p, np.random.default_rng(0))
+    np.testing.assert_allclose(
+        np.asarray(other.log_prob(x)), np.asarray(dist.log_prob(x)), rtol=1e-13
+    )
+    assert dist.event_shape == (3,)
+    assert dist.n_parameters() == 9
+
+
+def test_mvn_cholesky_errors():
+    with pytest.raises(Exception, match="`chol` must be lower triangular"):
+        normix.MultivariateNormal.from_cholesky(np.zeros(2), np.array([[1.0, 0.5], [0.0, 1.0]]))
+    with pytest.raises(Exception, match="`chol` is not positive definite"):
+        normix.MultivariateNormal.from_cholesky(np.zeros(2), np.array([[1.0, 0.0], [0.5, -1.0]]))
+    with pytest.raises(Exception, match="`chol` is not positive definite"):
+        jax.jit(normix.MultivariateNormal.from_cholesky)(np.zeros(2), np.diag([1.0, 0.0]))
+    with pytest.raises(ValueError, match="exactly one of `cov` and `chol`"):
+        normix.MultivariateNormal(np.zeros(2))
+    with pytest.raises(ValueError, match="exactly one of `cov` and `chol`"):
+        normix.MultivariateNormal(np.zeros(2), np.eye(2), chol=np.eye(2))
+    with pytest.raises(ValueError, match="`chol` must have shape"):
+        normix.MultivariateNormal.from_cholesky(np.zeros(2), np.eye(3))
+
+
+def test_mvn_fit_is_sample_mean_and_covariance():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 4)) @ np.array(
+        [[1.0, 0, 0, 0], [0.5, 1.0, 0, 0], [0.2, -0.3, 2.0, 0], [0.0, 0.1, 0.4, 0.5]]
+    ).T + np.array([1.0, -1.0, 0.0, 3.0])
+    fitted = normix.MultivariateNormal.fit(x)
+    np.testing.assert_allclose(np.asarray(fitted.mean()), x.mean(0), rtol=1e-13)
+    np.testing.assert_allclose(np.asarray(fitted.cov()), np.cov(x.T, bias=True), rtol=1e-11)
+    ref = st.multivariate_normal(x.mean(0), np.cov(x.T, bias=True))
+    np.testing.assert_allclose(np.asarray(fitted.log_prob(x[:5])), ref.logpdf(x[:5]), rtol=1e-12)
