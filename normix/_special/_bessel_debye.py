@@ -98,8 +98,8 @@ def _series(table, p2, w):
 
 def debye_log_kv(
     nu: Float[Array, "..."], x: Float[Array, "..."]
-) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
-    r"""Return $(\log K_\nu(x),\ \log K_{\nu+1}(x)/K_\nu(x))$ for $\nu \ge \nu_0$, any $x > 0$."""
+) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
+    r"""Return $(\log K_\nu,\ \log K_{\nu+1}/K_\nu,\ x K_{\nu+1}/(2K_\nu))$ at $x$ for $\nu \ge \nu_0$, any $x > 0$."""
     r = jnp.hypot(nu, x)
     p = nu / r
     p2 = p * p
@@ -119,4 +119,4 @@ def debye_log_kv(
         jnp.log(jnp.where(big, a + x, 1.0)) - jnp.log(jnp.where(big, x, 1.0)),
         jnp.log1p(a / x_safe),
     )
-    return log_k, rho
+    return log_k, rho, 0.5 * (a + x)

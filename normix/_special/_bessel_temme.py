@@ -23,7 +23,6 @@ $1/(k!)^2$; 14 terms reach $10^{-19}$.
 
 import math
 
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -94,28 +93,47 @@ def temme_log_kv(
     r"""Return $(\log K_\mu(x),\ y_0)$ with $y_0 = x K_{\mu+1}(x) / (2 K_\mu(x))$.
 
     Valid for $|\mu| \le 1/2$ and $0 < x \le 2$ (finite, but inaccurate, elsewhere).
+
+    $K_\mu$ is even in $\mu$, and the sum is arranged so that every intermediate is an
+    explicitly even function of $\mu$ ($p_k$ alone, for $K_{\mu+1}$, is carried as is): with $s_k = p_k + q_k$ and $p_k - q_k = \mu b_k$,
+
+    $$s_k = \frac{k s_{k-1} + \mu^2 b_{k-1}}{k^2-\mu^2}, \quad
+    b_k = \frac{k b_{k-1} + s_{k-1}}{k^2 - \mu^2},$$
+
+    $s_0 = A\cosh\sigma + \mu\sigma B \sinh\sigma/\sigma$,
+    $b_0 = A \ln(2/x) \sinh\sigma/\sigma + B\cosh\sigma$, where
+    $\Gamma(1\pm\mu) = A \pm \mu B$, $A = \Gamma_2/G$, $B = \Gamma_1/G$,
+    $G = \Gamma_2^2 - \mu^2\Gamma_1^2$. Hence $\partial_\mu \log K_\mu$ computed by
+    autodiff is $\mu$ times an even expression: relatively accurate even for
+    $\mu = 10^{-10}$.
     """
     log_2_over_x = math.log(2.0) - jnp.log(x)
     sigma = mu * log_2_over_x
-    g1, g2 = _gamma12(mu)
-    rg_plus = g2 - mu * g1  # 1/Gamma(1 + mu)
-    rg_minus = g2 + mu * g1  # 1/Gamma(1 - mu)
-    f = (jnp.cosh(sigma) * g1 + _sinhc(sigma) * log_2_over_x * g2) / _sinc_pi(mu)
-    e_sigma = jnp.exp(sigma)
-    p = 0.5 * e_sigma / rg_plus
-    q = 0.5 / (e_sigma * rg_minus)
-    x2 = 0.25 * x * x
     mu2 = mu * mu
+    g1, g2 = _gamma12(mu)
+    gg = g2 * g2 - mu2 * g1 * g1  # 1/(Gamma(1+mu) Gamma(1-mu))
+    a_even = g2 / gg
+    b_even = g1 / gg
+    cosh_s = jnp.cosh(sigma)
+    sinhc_s = _sinhc(sigma)
+    f = (cosh_s * g1 + sinhc_s * log_2_over_x * g2) / _sinc_pi(mu)
+    s = a_even * cosh_s + mu2 * log_2_over_x * b_even * sinhc_s
+    b = a_even * log_2_over_x * sinhc_s + b_even * cosh_s
+    # p_k itself (needed only for K_{mu+1}) is carried separately: p = (s + mu b)/2 would
+    # cancel catastrophically for mu < 0 and tiny x.
+    p = 0.5 * jnp.exp(sigma) * (a_even + mu * b_even)
+    x2 = 0.25 * x * x
 
-    def body(k, carry):
-        f, p, q, c, sum_f, sum_h = carry
-        kf = jnp.asarray(k, x.dtype)
-        f = (kf * f + p + q) / (kf * kf - mu2)
+    c = jnp.ones_like(x)
+    sum_f, sum_h = f, p
+    # Short fixed series: unrolled so that XLA fuses it into one elementwise kernel.
+    for k in range(1, _N_TEMME):
+        kf = float(k)
+        den = kf * kf - mu2
+        f = (kf * f + s) / den
+        s, b = (kf * s + mu2 * b) / den, (kf * b + s) / den
         p = p / (kf - mu)
-        q = q / (kf + mu)
         c = c * x2 / kf
-        return f, p, q, c, sum_f + c * f, sum_h + c * (p - kf * f)
-
-    init = (f, p, q, jnp.ones_like(x), f, p)
-    *_, sum_f, sum_h = jax.lax.fori_loop(1, _N_TEMME, body, init)
+        sum_f = sum_f + c * f
+        sum_h = sum_h + c * (p - kf * f)
     return jnp.log(sum_f), sum_h / sum_f
