@@ -21,6 +21,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import equinox as eqx
+import jax
 import numpy as np
 import pytest
 import scipy.special as sp
@@ -29,6 +31,41 @@ import scipy.stats as st
 import normix
 
 Params = dict[str, Any]
+
+# Jitted helpers shared by the test modules: defined once, so each compiles once per
+# (family, shapes, dtype) and is reused across the parameter grids and the test files.
+# A family (a class) passed as an argument is static under `eqx.filter_jit`.
+jit_theta = eqx.filter_jit(lambda d: d.natural_params())
+jit_eta = eqx.filter_jit(lambda d: d.expectation_params())
+jit_psi = eqx.filter_jit(lambda d: d.log_partition())
+jit_fisher = eqx.filter_jit(lambda d: d.fisher_information())
+jit_grad_psi = eqx.filter_jit(lambda d: jax.grad(type(d).log_partition_at)(d.natural_params()))
+jit_log_prob = eqx.filter_jit(lambda d, x: d.log_prob(x))
+jit_cdf = eqx.filter_jit(lambda d, x: d.cdf(x))
+jit_entropy = eqx.filter_jit(lambda d: d.entropy())
+jit_kl = eqx.filter_jit(lambda p, q: p.kl_divergence(q))
+jit_moments = eqx.filter_jit(lambda d: (d.mean(), d.variance()))
+jit_elog_h = eqx.filter_jit(lambda d: d.expected_log_base_measure())
+jit_fit = eqx.filter_jit(lambda family, x, w=None: family.fit(x, w))
+jit_expectation_at = eqx.filter_jit(lambda family, theta: family.expectation_at(theta))
+jit_from_natural = eqx.filter_jit(lambda family, theta: family.from_natural(theta))
+jit_sample = eqx.filter_jit(lambda d, key, shape: d.sample(key, shape))
+jit_em_step = eqx.filter_jit(lambda d, x, w: d.m_step(d.e_step(x, w)))
+jit_initialize = eqx.filter_jit(lambda family, x, w: family.initialize(x, w))
+jit_log_likelihood = eqx.filter_jit(lambda d, x, w: d.log_likelihood(x, w))
+# `build` (a function in the case) is static; the parameter dict holds arrays.
+jit_build_theta = eqx.filter_jit(lambda build, params: build(params).natural_params())
+
+
+@eqx.filter_jit
+def jit_eta_to_theta_and_jacobian(family, eta):
+    theta = family.natural_from_expectation(eta)
+    return theta, jax.jacfwd(family.natural_from_expectation)(eta)
+
+
+@eqx.filter_jit
+def jit_t_and_log_h(family, x):
+    return jax.vmap(family.sufficient_statistics)(x), jax.vmap(family.log_base_measure)(x)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,9 +180,7 @@ INVERSE_GAMMA = Case(
 # ------------------------------------------------------------------------ InverseGaussian
 def _kl_inverse_gaussian(p: Params, q: Params) -> float:
     mp_, lp, mq, lq = p["mean"], p["shape"], q["mean"], q["shape"]
-    return float(
-        0.5 * (np.log(lp / lq) + lq / lp - 1) + lq * (mp_ - mq) ** 2 / (2 * mp_ * mq**2)
-    )
+    return float(0.5 * (np.log(lp / lq) + lq / lp - 1) + lq * (mp_ - mq) ** 2 / (2 * mp_ * mq**2))
 
 
 def _cov_t_inverse_gaussian(p: Params) -> np.ndarray:

@@ -83,8 +83,10 @@ def test_abstract_iff_named_abstract(cls):
             | set(getattr(cls, "__abstractvars__", ()))
             | set(getattr(cls, "__abstractclassvars__", ()))
         )
-        pytest.fail(f"{cls.__qualname__} is abstract (unimplemented: {pending}) "
-                    "but its name does not start with 'Abstract'.")
+        pytest.fail(
+            f"{cls.__qualname__} is abstract (unimplemented: {pending}) "
+            "but its name does not start with 'Abstract'."
+        )
     if named and not abstract:
         pytest.fail(f"{cls.__qualname__} is named Abstract* but has no abstract members.")
 

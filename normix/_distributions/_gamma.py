@@ -55,7 +55,7 @@ def _log_minus_digamma(a: Array) -> tuple[Array, Array]:
     return jnp.where(big, f_big, f_small), jnp.where(big, df_big, df_small)
 
 
-def inverse_log_minus_digamma(c: ArrayLike) -> Float[Array, "..."]:
+def inverse_log_minus_digamma(c: ArrayLike) -> Float[Array, ...]:
     r"""Solve $\log a - \psi(a) = c$ for $a > 0$, given $c > 0$ (elementwise).
 
     This is the Gamma maximum-likelihood equation for the shape, with
@@ -86,6 +86,55 @@ def inverse_log_minus_digamma(c: ArrayLike) -> Float[Array, "..."]:
 
     a = jax.lax.fori_loop(0, _NEWTON_STEPS, newton, a)
     return jnp.where(ok, a, jnp.nan)
+
+
+_MAX_SAMPLE_ROUNDS = 200
+
+
+def log_standard_gamma(
+    key: PRNGKeyArray, alpha: Array, shape: tuple[int, ...]
+) -> Float[Array, ...]:
+    r"""$\log G$ for independent $G \sim \mathrm{Gamma}(\alpha, 1)$, shape `shape`.
+
+    Marsaglia & Tsang (2000): with $d = \alpha' - 1/3$, $c = 1/\sqrt{9d}$, propose
+    $v = (1 + c z)^3$, $z \sim N(0, 1)$, and accept when $v > 0$ and
+    $\log u < z^2/2 + d - d v + d\log v$; then $G = d v$. The acceptance rate is at
+    least 95%. For $\alpha < 1$ the draw is boosted, $\alpha' = \alpha + 1$ and
+    $\log G = \log G_{\alpha + 1} + \log(U)/\alpha$, which keeps tiny shapes accurate on
+    the log scale. All elements are proposed together in one `lax.while_loop` that stops
+    when every element has been accepted (after at most 200 rounds; an element still
+    unaccepted then, with probability below $0.05^{200}$, is NaN, never a silent value).
+    Cheap to compile, unlike `jax.random.loggamma`.
+    """
+    dtype = alpha.dtype
+    tiny = float(jnp.finfo(dtype).tiny)
+    small = alpha < 1
+    a = jnp.where(small, alpha + 1, alpha)
+    d = a - 1 / 3
+    c = 1 / jnp.sqrt(9 * d)
+    key, key_boost = jr.split(key)
+
+    def cond(state):
+        i, _, _, done = state
+        return (i < _MAX_SAMPLE_ROUNDS) & ~jnp.all(done)
+
+    def body(state):
+        i, key, log_v, done = state
+        key, key_z, key_u = jr.split(key, 3)
+        z = jr.normal(key_z, shape, dtype=dtype)
+        u = jr.uniform(key_u, shape, dtype=dtype, minval=tiny, maxval=1)
+        v = (1 + c * z) ** 3
+        pos = v > 0
+        v_safe = jnp.where(pos, v, jnp.ones_like(v))
+        accept = pos & (jnp.log(u) < 0.5 * z * z + d - d * v_safe + d * jnp.log(v_safe))
+        log_v = jnp.where(accept & ~done, jnp.log(v_safe), log_v)
+        return i + 1, key, log_v, done | accept
+
+    init = (0, key, jnp.zeros(shape, dtype), jnp.zeros(shape, dtype=bool))
+    _, _, log_v, done = jax.lax.while_loop(cond, body, init)
+    u = jr.uniform(key_boost, shape, dtype=dtype, minval=tiny, maxval=1)
+    boost = jnp.where(small, jnp.log(u) / alpha, jnp.zeros_like(u))
+    return jnp.where(done, jnp.log(d) + log_v + boost, jnp.nan)
 
 
 class Gamma(AbstractSubordinator):
@@ -203,7 +252,7 @@ class Gamma(AbstractSubordinator):
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
         r"""Samples of shape `shape`, drawn as $\exp(\log G - \log\beta)$ with
-        $\log G$ from `jax.random.loggamma` (accurate for small $\alpha$; values below the
+        $\log G$ from `log_standard_gamma` (accurate for small $\alpha$; values below the
         smallest positive float still round to 0)."""
-        log_g = jr.loggamma(key, self.shape, shape, dtype=self.shape.dtype)
+        log_g = log_standard_gamma(key, self.shape, shape)
         return jnp.exp(log_g - jnp.log(self.rate))

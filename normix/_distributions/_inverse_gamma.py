@@ -3,14 +3,13 @@ r"""The inverse-gamma distribution."""
 from __future__ import annotations
 
 import jax.numpy as jnp
-import jax.random as jr
 from jax.scipy.special import digamma, gammaincc, gammaln
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._misc import as_float, require_scalar
 from .._subordinator import AbstractSubordinator
 from ._checks import check_positive
-from ._gamma import inverse_log_minus_digamma
+from ._gamma import inverse_log_minus_digamma, log_standard_gamma
 
 
 def _where_finite(cond: Array, value_fn, like: Array) -> Array:
@@ -146,6 +145,6 @@ class InverseGamma(AbstractSubordinator):
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
         r"""Samples of shape `shape`, drawn as $\exp(\log\beta - \log G)$ with
-        $G \sim \mathrm{Gamma}(\alpha, 1)$ on the log scale (`jax.random.loggamma`)."""
-        log_g = jr.loggamma(key, self.shape, shape, dtype=self.shape.dtype)
+        $G \sim \mathrm{Gamma}(\alpha, 1)$ on the log scale (`log_standard_gamma`)."""
+        log_g = log_standard_gamma(key, self.shape, shape)
         return jnp.exp(jnp.log(self.rate) - log_g)

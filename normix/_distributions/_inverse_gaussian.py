@@ -42,9 +42,7 @@ def _log_ndtr(z: Array) -> Array:
         term = term * (-(2 * k - 1)) * inv2
         total = total + term
     log_tail = -0.5 * z_tail * z_tail - jnp.log(-z_tail) - _HALF_LOG_2PI + jnp.log(total)
-    return jnp.where(
-        pos, jnp.log1p(-ndtr(-z_pos)), jnp.where(tail, log_tail, jnp.log(ndtr(z_mid)))
-    )
+    return jnp.where(pos, jnp.log1p(-ndtr(-z_pos)), jnp.where(tail, log_tail, jnp.log(ndtr(z_mid))))
 
 
 class InverseGaussian(AbstractSubordinator):

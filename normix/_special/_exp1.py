@@ -50,7 +50,7 @@ def _fraction_denominator(x: Array) -> Array:
     return jax.lax.fori_loop(0, _N_FRACTION, body, t0)
 
 
-def scaled_exp1(x: ArrayLike) -> Float[Array, "..."]:
+def scaled_exp1(x: ArrayLike) -> Float[Array, ...]:
     r"""$e^x E_1(x)$ elementwise for $x > 0$ (dtype follows `x`).
 
     At $x = 0$ the value is $+\infty$; for $x < 0$ the result is NaN.
@@ -64,7 +64,7 @@ def scaled_exp1(x: ArrayLike) -> Float[Array, "..."]:
     return jnp.where(x < 0, jnp.nan, out)
 
 
-def log_scaled_exp1(x: ArrayLike) -> Float[Array, "..."]:
+def log_scaled_exp1(x: ArrayLike) -> Float[Array, ...]:
     r"""$\log\big(e^x E_1(x)\big)$ elementwise for $x > 0$, never under- or overflowing.
 
     Behaves like $-\log x$ for large $x$ and like $\log(-\gamma - \log x)$ for small $x$.
@@ -74,7 +74,5 @@ def log_scaled_exp1(x: ArrayLike) -> Float[Array, "..."]:
     small = x <= 1
     x_small = jnp.where(small, x, jnp.ones_like(x))
     x_large = jnp.where(small, jnp.full_like(x, 2), x)
-    out = jnp.where(
-        small, jnp.log(_series(x_small)), -jnp.log(_fraction_denominator(x_large))
-    )
+    out = jnp.where(small, jnp.log(_series(x_small)), -jnp.log(_fraction_denominator(x_large)))
     return jnp.where(x < 0, jnp.nan, out)
