@@ -34,14 +34,17 @@ $$\log K_{\mu+n}(z) = \log K_\mu(z) + n\log\frac2z + \log\prod_{k<n} y_k .$$
 `log_kv` has a `custom_jvp` (with `symbolic_zeros`, so no $v$-work unless $v$ is
 differentiated):
 
-$$\partial_z \log K_v(z) = \frac{\nu - 2y}{z}, \quad y = \frac{z K_{\nu+1}(z)}{2K_\nu(z)}, \qquad
-\partial_v \log K_v(z) = \operatorname{sign}(v)\,\partial_\nu \log K_\nu(z),$$
+$$\partial_z \log K_v(z) = \frac{u - 2y}{z}, \quad y = \frac{z K_{u+1}(z)}{2K_u(z)}, \qquad
+\partial_v \log K_v(z) = \pm\partial_u \log K_u(z),$$
 
-the ratio coming from the same evaluation and $\partial_\nu$ from forward-mode autodiff
-of the region formulas. The tangent rule is itself differentiable JAX, so Hessians work.
+where $u = v$ for $v \ge -1/2$ and $u = -v$ otherwise (all formulas accept
+$u \ge -1/2$ and are even in $u$ near 0, so second derivatives are right at $v = 0$),
+
+the ratio coming from the same evaluation and $\partial_u$ from forward-mode autodiff
+of the Temme and Debye formulas, and from the quadrature of
+$\partial_u K_u = \int_0^\infty t \sinh(ut)e^{-z\cosh t}dt$ in the trapezoid region. The tangent rule is itself differentiable JAX, so Hessians work.
 """
 
-import functools
 import math
 
 import jax
@@ -104,24 +107,31 @@ def _prepare(v, z):
     return jnp.broadcast_to(v, shape), jnp.broadcast_to(z, shape)
 
 
-@functools.partial(jax.custom_jvp)
+def _reflect(v):
+    # K_v = K_{-v}; keep v itself on [-1/2, 1/2] so that log K stays smooth through v = 0
+    # (all region formulas are even there), which keeps Hessians right at v = 0.
+    return jnp.where(v < -0.5, -v, v)
+
+
+@jax.custom_jvp
 def _log_kv(v, z):
-    return _log_kv_and_ratio(jnp.abs(v), z)[0]
+    return _log_kv_and_ratio(_reflect(v), z)[0]
 
 
 def _log_kv_jvp(primals, tangents):
     v, z = primals
     dv, dz = tangents
-    nu = jnp.abs(v)
+    u = _reflect(v)
     if isinstance(dv, SymbolicZero):
-        log_k, _, y = _log_kv_and_ratio(nu, z)
+        log_k, _, y = _log_kv_and_ratio(u, z)
         tangent = jnp.zeros_like(log_k)
     else:
+        du = jnp.where(v < -0.5, -dv, dv)
         (log_k, _, y), (tangent, _, _) = jax.jvp(
-            lambda n: _log_kv_and_ratio(n, z), (nu,), (jnp.sign(v) * dv,)
+            lambda n: _log_kv_and_ratio(n, z), (u,), (du,)
         )
     if not isinstance(dz, SymbolicZero):
-        tangent = tangent + (nu - 2.0 * y) / z * dz
+        tangent = tangent + (u - 2.0 * y) / z * dz
     return log_k, tangent
 
 
