@@ -31,4 +31,5 @@ from ._fitting import (
     fit as fit,
     fit_multistart as fit_multistart,
 )
+from ._special import log_kv as log_kv, log_kv_ratio as log_kv_ratio
 from ._version import __version__ as __version__
