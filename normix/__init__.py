@@ -31,5 +31,20 @@ from ._fitting import (
     fit as fit,
     fit_multistart as fit_multistart,
 )
+from ._mixtures import (
+    AbstractJointNormalMixture as AbstractJointNormalMixture,
+    AbstractNormalMixture as AbstractNormalMixture,
+    GeneralizedHyperbolic as GeneralizedHyperbolic,
+    Hyperbolic as Hyperbolic,
+    JointGeneralizedHyperbolic as JointGeneralizedHyperbolic,
+    JointNormalInverseGamma as JointNormalInverseGamma,
+    JointNormalInverseGaussian as JointNormalInverseGaussian,
+    JointVarianceGamma as JointVarianceGamma,
+    NormalInverseGamma as NormalInverseGamma,
+    NormalInverseGaussian as NormalInverseGaussian,
+    NormalMixtureStats as NormalMixtureStats,
+    StudentT as StudentT,
+    VarianceGamma as VarianceGamma,
+)
 from ._special import log_kv as log_kv, log_kv_ratio as log_kv_ratio
 from ._version import __version__ as __version__

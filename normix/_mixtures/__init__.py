@@ -3,6 +3,7 @@ marginal laws that wrap them."""
 
 from ._families import (
     GeneralizedHyperbolic as GeneralizedHyperbolic,
+    Hyperbolic as Hyperbolic,
     NormalInverseGamma as NormalInverseGamma,
     NormalInverseGaussian as NormalInverseGaussian,
     StudentT as StudentT,

@@ -17,12 +17,18 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import ArrayLike
+from jaxtyping import Array, ArrayLike, Float
 
 from .._covariance import AbstractCovariance
 from .._distributions._gamma import Gamma
 from .._distributions._gig import GIG
+from .._distributions._gig_solver import (
+    GIGSolverResult,
+    solve_gig_natural,
+    solve_gig_natural_fixed_p,
+)
 from .._distributions._inverse_gamma import InverseGamma
 from .._distributions._inverse_gaussian import InverseGaussian
 from .._subordinator import AbstractSubordinator
@@ -42,6 +48,22 @@ def _scalar(value: float, dtype: jnp.dtype):
     return jnp.asarray(value, dtype=dtype)
 
 
+def _nan_unless(ok: Array, theta: Array) -> Array:
+    """Natural parameters, or NaN when the inner solve failed: `normix.fit` then stops with
+    a `nonfinite` result and returns the last good model (no silent fallback)."""
+    return jnp.where(ok, theta, jnp.nan)
+
+
+def _gig_m_step(eta_gig: Array, theta0: Array, fixed_p: Array | None) -> GIG:
+    if fixed_p is None:
+        theta, result = solve_gig_natural(eta_gig, theta0)
+        theta = _nan_unless(result == GIGSolverResult.successful, theta)
+        return GIG.from_natural(theta)
+    (a, b), result = solve_gig_natural_fixed_p(fixed_p, eta_gig[1], eta_gig[2], theta0)
+    ok = result == GIGSolverResult.successful
+    return GIG(fixed_p, jnp.where(ok, a, jnp.nan), jnp.where(ok, b, jnp.nan))
+
+
 class VarianceGamma(AbstractNormalMixture):
     r"""Variance-gamma law: $Y \sim \mathrm{Gamma}(\text{shape}, \text{rate})$.
 
@@ -50,12 +72,33 @@ class VarianceGamma(AbstractNormalMixture):
     """
 
     joint: JointVarianceGamma
+    min_shape: float | None = eqx.field(static=True, default=None)
     joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointVarianceGamma
     gauge_on_inverse_moment: ClassVar[bool] = False
     symmetric: ClassVar[bool] = False
 
-    def __init__(self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, shape: ArrayLike, rate: ArrayLike):
+    def __init__(
+        self,
+        mu: ArrayLike,
+        gamma: ArrayLike,
+        cov: Cov,
+        shape: ArrayLike,
+        rate: ArrayLike,
+        *,
+        min_shape: float | None = None,
+    ):
         self.joint = JointVarianceGamma(mu, gamma, cov, Gamma(shape, rate))
+        self.min_shape = min_shape
+
+    def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> Gamma:
+        r"""Gamma MLE from $(\mathbb{E}\log Y, \mathbb{E}Y)$; with `min_shape` set, the MLE
+        over shape $\ge$ `min_shape` (the profile likelihood is concave in the shape, so
+        it is $\max(\hat\alpha, \alpha_{\min})$ with rate $\alpha/\mathbb{E}Y$)."""
+        fitted = Gamma.from_gig_expectation(eta_gig, theta0)
+        if self.min_shape is None:
+            return fitted
+        shape = jnp.maximum(fitted.shape, jnp.asarray(self.min_shape, fitted.shape.dtype))
+        return Gamma(shape, shape / eta_gig[2])
 
     @classmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
@@ -78,6 +121,10 @@ class NormalInverseGamma(AbstractNormalMixture):
     def __init__(self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, shape: ArrayLike, rate: ArrayLike):
         self.joint = JointNormalInverseGamma(mu, gamma, cov, InverseGamma(shape, rate))
 
+    def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> InverseGamma:
+        """The closed-form MLE of the InverseGamma subordinator."""
+        return InverseGamma.from_gig_expectation(eta_gig, theta0)
+
     @classmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
         return InverseGamma(_scalar(3.0, dtype), _scalar(3.0, dtype))
@@ -94,7 +141,8 @@ class StudentT(AbstractNormalMixture):
     symmetric: ClassVar[bool] = True
 
     def __init__(self, mu: ArrayLike, cov: Cov, df: ArrayLike):
-        mu = jnp.asarray(mu, dtype=jnp.result_type(mu, float))
+        mu = jnp.asarray(mu)
+        mu = mu.astype(jnp.result_type(mu, float))
         half = 0.5 * jnp.asarray(df, dtype=mu.dtype)
         self.joint = JointNormalInverseGamma(mu, jnp.zeros_like(mu), cov, InverseGamma(half, half))
 
@@ -102,6 +150,10 @@ class StudentT(AbstractNormalMixture):
     def df(self):
         """Degrees of freedom ν = 2·shape of the inverse-gamma subordinator."""
         return 2.0 * self.subordinator.shape
+
+    def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> InverseGamma:
+        """The closed-form MLE of the InverseGamma subordinator."""
+        return InverseGamma.from_gig_expectation(eta_gig, theta0)
 
     @classmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
@@ -122,6 +174,10 @@ class NormalInverseGaussian(AbstractNormalMixture):
     def __init__(self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, mean: ArrayLike, shape: ArrayLike):
         self.joint = JointNormalInverseGaussian(mu, gamma, cov, InverseGaussian(mean, shape))
 
+    def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> InverseGaussian:
+        """The closed-form MLE of the InverseGaussian subordinator."""
+        return InverseGaussian.from_gig_expectation(eta_gig, theta0)
+
     @classmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
         return InverseGaussian(_scalar(1.0, dtype), _scalar(1.0, dtype))
@@ -135,16 +191,58 @@ class GeneralizedHyperbolic(AbstractNormalMixture):
     """
 
     joint: JointGeneralizedHyperbolic
+    fix_p: bool = eqx.field(static=True, default=False)
     joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointGeneralizedHyperbolic
     gauge_on_inverse_moment: ClassVar[bool] = False
     symmetric: ClassVar[bool] = False
 
     def __init__(
-        self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, p: ArrayLike, a: ArrayLike, b: ArrayLike
+        self,
+        mu: ArrayLike,
+        gamma: ArrayLike,
+        cov: Cov,
+        p: ArrayLike,
+        a: ArrayLike,
+        b: ArrayLike,
+        *,
+        fix_p: bool = False,
     ):
         self.joint = JointGeneralizedHyperbolic(mu, gamma, cov, GIG(p, a, b))
+        self.fix_p = bool(fix_p)
+
+    def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> GIG:
+        """GIG MLE by Newton (warm-started); with `fix_p=True`, over (a, b) only."""
+        return _gig_m_step(eta_gig, theta0, self.subordinator.p if self.fix_p else None)
 
     @classmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
         # GIG(-1/2, 1, 1) = InverseGaussian(1, 1): E[Y] = 1, in the gauge.
         return GIG(_scalar(-0.5, dtype), _scalar(1.0, dtype), _scalar(1.0, dtype))
+
+
+class Hyperbolic(AbstractNormalMixture):
+    r"""Hyperbolic law: GH with $p = (d + 1)/2$ held fixed, $Y \sim \mathrm{GIG}((d+1)/2, a, b)$.
+
+    Gauge: $\mathbb{E}Y = 1$ after fitting.
+    """
+
+    joint: JointGeneralizedHyperbolic
+    joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointGeneralizedHyperbolic
+    gauge_on_inverse_moment: ClassVar[bool] = False
+    symmetric: ClassVar[bool] = False
+
+    def __init__(self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, a: ArrayLike, b: ArrayLike):
+        mu = jnp.asarray(mu)
+        mu = mu.astype(jnp.result_type(mu, float))
+        p = 0.5 * (jnp.shape(mu)[-1] + 1) if jnp.ndim(mu) == 1 else 1.0
+        self.joint = JointGeneralizedHyperbolic(mu, gamma, cov, GIG(p, a, b))
+
+    def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> GIG:
+        """GIG MLE over (a, b) with p = (d + 1)/2."""
+        return _gig_m_step(eta_gig, theta0, self.subordinator.p)
+
+    @classmethod
+    def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
+        # GIG((d+1)/2, a, a) rescaled to E[Y] = 1 is found by the first M-step; start at a=b.
+        p = _scalar(0.5 * (dim + 1), dtype)
+        return GIG(p, _scalar(1.0, dtype), _scalar(1.0, dtype))

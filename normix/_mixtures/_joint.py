@@ -134,9 +134,9 @@ class AbstractJointNormalMixture(AbstractExponentialFamily):
                 f"{name}: the subordinator must be a {self.subordinator_family.__name__}, "
                 f"got {type(subordinator).__name__}."
             )
+        mu, gamma = jnp.asarray(mu), jnp.asarray(gamma)
         dtype = jnp.result_type(mu, gamma, float)
-        mu = jnp.asarray(mu, dtype=dtype)
-        gamma = jnp.asarray(gamma, dtype=dtype)
+        mu, gamma = mu.astype(dtype), gamma.astype(dtype)
         if mu.ndim != 1:
             raise ValueError(f"{name}: `mu` must be a vector of shape (d,), got {mu.shape}.")
         if gamma.shape != mu.shape:
@@ -210,7 +210,9 @@ class AbstractJointNormalMixture(AbstractExponentialFamily):
         cls, eta: Float[Array, " k"], theta0: Float[Array, " k"] | None = None
     ) -> Float[Array, " k"]:
         d = _dim_from_natural_size(eta.shape[-1])
-        return cls.from_mixture_stats(NormalMixtureStats.unflatten(eta, d)).natural_params()
+        stats = NormalMixtureStats.unflatten(eta, d)
+        sub = cls.subordinator_family.from_gig_expectation(stats.gig_part())
+        return cls.from_mixture_stats(stats, sub).natural_params()
 
     @classmethod
     def from_natural(cls, theta: Float[Array, " k"]) -> Self:
@@ -222,21 +224,22 @@ class AbstractJointNormalMixture(AbstractExponentialFamily):
     def from_mixture_stats(
         cls,
         stats: NormalMixtureStats,
-        subordinator0: AbstractSubordinator | None = None,
+        subordinator: AbstractSubordinator,
         *,
         symmetric: bool = False,
     ) -> Self:
-        r"""Closed-form M-step: $(\mu, \gamma, \Sigma)$ from `normal_part_mle` (or, with
-        `symmetric=True`, $\gamma = 0$ and `symmetric_normal_part_mle`), the subordinator
-        from its own `from_gig_expectation` (warm-started at `subordinator0`)."""
+        r"""Closed-form M-step of the normal part: $(\mu, \gamma, \Sigma)$ from
+        `normal_part_mle` (or, with `symmetric=True`, $\gamma = 0$ and
+        `symmetric_normal_part_mle`), combined with an already-updated `subordinator`.
+
+        A covariance that is not positive definite gives a NaN factor (no exception inside
+        the EM loop); `normix.fit` reports it as a `nonfinite` result."""
         if symmetric:
             mu, sigma = symmetric_normal_part_mle(stats)
             gamma = jnp.zeros_like(mu)
         else:
             mu, gamma, sigma = normal_part_mle(stats)
-        theta0 = None if subordinator0 is None else subordinator0.natural_params()
-        sub = cls.subordinator_family.from_gig_expectation(stats.gig_part(), theta0)
-        return cls(mu, gamma, DenseCovariance(jnp.linalg.cholesky(sigma)), sub)
+        return cls(mu, gamma, DenseCovariance(jnp.linalg.cholesky(sigma)), subordinator)
 
     @classmethod
     def sufficient_statistics(cls, x: Array) -> Float[Array, " k"]:
@@ -261,10 +264,11 @@ class AbstractJointNormalMixture(AbstractExponentialFamily):
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
         """Draws of $(x, y)$ stacked as vectors of length $d + 1$."""
         key_y, key_z = jr.split(key)
-        y = self.subordinator.sample(key_y, shape)
+        y = self.subordinator.sample(key_y, shape)[..., None]
         z = self.covariance.sample_noise(key_z, shape)
-        x = self.mu + self.gamma * y[..., None] + jnp.sqrt(y)[..., None] * z
-        return jnp.concatenate([x, y[..., None]], axis=-1)
+        lead = (1,) * len(shape) + (self.dim,)
+        x = self.mu.reshape(lead) + self.gamma.reshape(lead) * y + jnp.sqrt(y) * z
+        return jnp.concatenate([x, y], axis=-1)
 
     def mean(self) -> Array:
         e_y = self.subordinator.mean()

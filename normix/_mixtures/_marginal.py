@@ -21,6 +21,7 @@ solving, so it costs nothing and the iterates never drift along the gauge orbit.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
 from typing import ClassVar, Self
 
@@ -54,6 +55,14 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
     gauge_on_inverse_moment: eqx.AbstractClassVar[bool]
     symmetric: eqx.AbstractClassVar[bool]
 
+    @abc.abstractmethod
+    def subordinator_m_step(
+        self, eta_gig: Float[Array, " 3"], theta0: Float[Array, " k"]
+    ) -> AbstractSubordinator:
+        r"""The subordinator's M-step from $(\mathbb{E}\log Y, \mathbb{E}Y^{-1}, \mathbb{E}Y)$,
+        under this family's constraints (fixed $p$, a shape bound, ...); `theta0` is the
+        current subordinator's natural parameters (a warm start)."""
+
     @classmethod
     @abc.abstractmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:
@@ -70,6 +79,9 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             )
         obj = object.__new__(cls)
         object.__setattr__(obj, "joint", joint)
+        for field in dataclasses.fields(cls):  # settings such as `min_shape` keep defaults
+            if field.name != "joint":
+                object.__setattr__(obj, field.name, field.default)
         return obj
 
     # ------------------------------------------------------------------ accessors
@@ -102,7 +114,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
     def _row_terms(self, x: Float[Array, "n d"]):
         """Posterior GIG parameters and the $x$-dependent density terms for many rows."""
         p, a, b = self.subordinator.gig_params()
-        resid = x - self.mu
+        resid = x - self.mu[None, :]
         whitened = self.covariance.whiten(resid)
         q = jnp.sum(whitened * whitened, axis=-1)
         inv_gamma = self.covariance.solve(self.gamma)
@@ -158,10 +170,14 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
     def m_step(self, stats: NormalMixtureStats) -> Self:
         """Closed-form M-step in the scale gauge (see the module docstring)."""
         scale = 1.0 / stats.inv_y if self.gauge_on_inverse_moment else stats.y
-        joint = self.joint_family.from_mixture_stats(
-            stats.rescale_latent(scale), self.subordinator, symmetric=self.symmetric
-        )
-        return self.from_joint(joint)
+        stats = stats.rescale_latent(scale)
+        sub = self.subordinator_m_step(stats.gig_part(), self.subordinator.natural_params())
+        joint = self.joint_family.from_mixture_stats(stats, sub, symmetric=self.symmetric)
+        return self.with_joint(joint)
+
+    def with_joint(self, joint: AbstractJointNormalMixture) -> Self:
+        """This model (same settings) with its joint law replaced."""
+        return eqx.tree_at(lambda m: m.joint, self, joint)
 
     def conditional_m_steps(
         self, stats: NormalMixtureStats, x: Float[Array, "n d"], weights: Float[Array, " n"]
@@ -175,12 +191,10 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         else:
             mu, gamma, sigma = normal_part_mle(stats)
         cov = DenseCovariance(jnp.linalg.cholesky(sigma))
-        step1 = self.from_joint(self.joint_family(mu, gamma, cov, self.subordinator))
+        step1 = self.with_joint(self.joint_family(mu, gamma, cov, self.subordinator))
         fresh = step1.e_step(x, weights)
-        sub = self.joint_family.subordinator_family.from_gig_expectation(
-            fresh.gig_part(), self.subordinator.natural_params()
-        )
-        return self.from_joint(self.joint_family(mu, gamma, cov, sub)).normalize_gauge()
+        sub = self.subordinator_m_step(fresh.gig_part(), self.subordinator.natural_params())
+        return self.with_joint(self.joint_family(mu, gamma, cov, sub)).normalize_gauge()
 
     def normalize_gauge(self) -> Self:
         r"""The same law with the latent rescaled so that $\mathbb{E}Y = 1$ (or
@@ -193,7 +207,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             self.joint_family.subordinator_family, p, a * c, b / c
         )
         joint = self.joint_family(self.mu, self.gamma * c, self.covariance.scale(c), sub)
-        return self.from_joint(joint)
+        return self.with_joint(joint)
 
     def log_likelihood(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> Array:
         return (weights @ self._log_prob_rows(x)) / jnp.sum(weights)
@@ -213,7 +227,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         _check_enough_variation(x, cls.__name__)
         w = weights / jnp.sum(weights)
         mu = w @ x
-        resid = x - mu
+        resid = x - mu[None, :]
         sigma = (resid * w[:, None]).T @ resid
         sub = cls.default_subordinator(d, x.dtype)
         joint = cls.joint_family(mu, jnp.zeros_like(mu), DenseCovariance.from_matrix(sigma), sub)
@@ -279,21 +293,21 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return self.mu[0], self.gamma[0], sigma, p, a, b
 
     def log_cdf(self, x: ArrayLike) -> Array:
-        """$\log F(x)$ for an array of scalar values (d = 1 only)."""
+        r"""$\log F(x)$ for an array of scalar values (d = 1 only)."""
         params = self._univariate_params("log_cdf")
         return log_cdf(*params, jnp.asarray(x, dtype=self.mu.dtype))
 
     def cdf(self, x: ArrayLike) -> Array:
-        """$F(x) = P(X \le x)$ for an array of scalar values (d = 1 only)."""
+        r"""$F(x) = P(X \le x)$ for an array of scalar values (d = 1 only)."""
         return jnp.exp(self.log_cdf(x))
 
     def survival(self, x: ArrayLike) -> Array:
-        """$1 - F(x)$, accurate in the right tail (d = 1 only)."""
+        r"""$1 - F(x)$, accurate in the right tail (d = 1 only)."""
         params = self._univariate_params("survival")
         return jnp.exp(log_survival(*params, jnp.asarray(x, dtype=self.mu.dtype)))
 
     def ppf(self, q: ArrayLike) -> Array:
-        """Quantile function $F^{-1}(q)$ for an array of probabilities in (0, 1) (d = 1 only)."""
+        r"""Quantile function $F^{-1}(q)$ for an array of probabilities in (0, 1) (d = 1 only)."""
         mu, gamma, sigma, p, a, b = self._univariate_params("ppf")
         q = jnp.asarray(q, dtype=self.mu.dtype)
 
@@ -309,7 +323,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return jax.vmap(one)(q.reshape(-1)).reshape(q.shape)
 
     def value_at_risk(self, level: float = 0.99) -> Array:
-        """Value-at-risk of the loss $-X$ at confidence `level`: $-F^{-1}(1 - \text{level})$."""
+        r"""Value-at-risk of the loss $-X$ at confidence `level`: $-F^{-1}(1 - \text{level})$."""
         return -self.ppf(1.0 - jnp.asarray(level, dtype=self.mu.dtype))
 
     def expected_shortfall(self, level: float = 0.99) -> Array:

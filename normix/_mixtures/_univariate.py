@@ -73,32 +73,35 @@ def _log_y_density_grid(p: Array, a: Array, b: Array) -> tuple[Array, Array]:
     return nodes, log_w
 
 
+def _conditional_z(mu, gamma, sigma, u, x):
+    r"""$(x - \mu - \gamma e^u)/(\sigma e^{u/2})$ on the grid (last axis) for every x,
+    and the conditional mean and sd on the grid."""
+    lead = (1,) * x.ndim + u.shape
+    y = jnp.exp(u).reshape(lead)
+    s = (sigma * jnp.exp(0.5 * u)).reshape(lead)
+    m = mu + gamma * y
+    return (x[..., None] - m) / s, m, s
+
+
 def log_cdf(mu, gamma, sigma, p, a, b, x: Float[Array, "..."]) -> Array:
     r"""$\log F(x)$ elementwise in `x` (scalar parameters)."""
     u, log_w = _log_y_density_grid(p, a, b)
-    y = jnp.exp(u)
-    s = sigma * jnp.exp(0.5 * u)
-    z = (x[..., None] - mu - gamma * y) / s
-    return logsumexp(log_w + log_ndtr(z), axis=-1)
+    z, _, _ = _conditional_z(mu, gamma, sigma, u, x)
+    return logsumexp(log_w.reshape((1,) * x.ndim + u.shape) + log_ndtr(z), axis=-1)
 
 
 def log_survival(mu, gamma, sigma, p, a, b, x: Float[Array, "..."]) -> Array:
     r"""$\log(1 - F(x))$ elementwise, accurate in the right tail."""
     u, log_w = _log_y_density_grid(p, a, b)
-    y = jnp.exp(u)
-    s = sigma * jnp.exp(0.5 * u)
-    z = (x[..., None] - mu - gamma * y) / s
-    return logsumexp(log_w + log_ndtr(-z), axis=-1)
+    z, _, _ = _conditional_z(mu, gamma, sigma, u, x)
+    return logsumexp(log_w.reshape((1,) * x.ndim + u.shape) + log_ndtr(-z), axis=-1)
 
 
 def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Array:
     r"""$\mathbb{E}[X\,1\{X \le q\}]$ elementwise in `q`."""
     u, log_w = _log_y_density_grid(p, a, b)
-    y = jnp.exp(u)
-    s = sigma * jnp.exp(0.5 * u)
-    m = mu + gamma * y
-    z = (q[..., None] - m) / s
-    w = jnp.exp(log_w)
+    z, m, s = _conditional_z(mu, gamma, sigma, u, q)
+    w = jnp.exp(log_w).reshape((1,) * q.ndim + u.shape)
     pdf = jnp.exp(-0.5 * z * z) / jnp.sqrt(2.0 * jnp.pi)
     return jnp.sum(w * (m * jnp.exp(log_ndtr(z)) - s * pdf), axis=-1)
 
