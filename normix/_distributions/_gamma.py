@@ -2,6 +2,8 @@ r"""The Gamma distribution, and the inversion of $\log a - \psi(a)$ shared with 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -55,6 +57,7 @@ def _log_minus_digamma(a: Array) -> tuple[Array, Array]:
     return jnp.where(big, f_big, f_small), jnp.where(big, df_big, df_small)
 
 
+@jax.jit
 def inverse_log_minus_digamma(c: ArrayLike) -> Float[Array, ...]:
     r"""Solve $\log a - \psi(a) = c$ for $a > 0$, given $c > 0$ (elementwise).
 
@@ -91,6 +94,7 @@ def inverse_log_minus_digamma(c: ArrayLike) -> Float[Array, ...]:
 _MAX_SAMPLE_ROUNDS = 200
 
 
+@functools.partial(jax.jit, static_argnames="shape")
 def log_standard_gamma(
     key: PRNGKeyArray, alpha: Array, shape: tuple[int, ...]
 ) -> Float[Array, ...]:
@@ -104,7 +108,7 @@ def log_standard_gamma(
     the log scale. All elements are proposed together in one `lax.while_loop` that stops
     when every element has been accepted (after at most 200 rounds; an element still
     unaccepted then, with probability below $0.05^{200}$, is NaN, never a silent value).
-    Cheap to compile, unlike `jax.random.loggamma`.
+    Cheap to compile, unlike `jax.random.loggamma`; jitted, so eager calls hit the cache.
     """
     dtype = alpha.dtype
     tiny = float(jnp.finfo(dtype).tiny)

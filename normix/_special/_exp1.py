@@ -50,6 +50,7 @@ def _fraction_denominator(x: Array) -> Array:
     return jax.lax.fori_loop(0, _N_FRACTION, body, t0)
 
 
+@jax.jit
 def scaled_exp1(x: ArrayLike) -> Float[Array, ...]:
     r"""$e^x E_1(x)$ elementwise for $x > 0$ (dtype follows `x`).
 
@@ -64,6 +65,7 @@ def scaled_exp1(x: ArrayLike) -> Float[Array, ...]:
     return jnp.where(x < 0, jnp.nan, out)
 
 
+@jax.jit
 def log_scaled_exp1(x: ArrayLike) -> Float[Array, ...]:
     r"""$\log\big(e^x E_1(x)\big)$ elementwise for $x > 0$, never under- or overflowing.
 
