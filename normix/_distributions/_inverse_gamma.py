@@ -12,11 +12,6 @@ from ._checks import check_positive
 from ._gamma import inverse_log_minus_digamma, log_standard_gamma
 
 
-def _where_finite(cond: Array, value_fn, like: Array) -> Array:
-    """`value_fn()` where `cond`, else $+\\infty$ (moments that do not exist)."""
-    return jnp.where(cond, value_fn(), jnp.full_like(like, jnp.inf))
-
-
 class InverseGamma(AbstractSubordinator):
     r"""The inverse-gamma distribution with shape $\alpha > 0$ and rate $\beta > 0$,
 
@@ -113,15 +108,15 @@ class InverseGamma(AbstractSubordinator):
     # ------------------------------------------------------------ moments, sampling
     def mean(self) -> Float[Array, ""]:
         r"""$\beta/(\alpha - 1)$ for $\alpha > 1$, else $+\infty$."""
-        a = jnp.where(self.shape > 1, self.shape, 2 * jnp.ones_like(self.shape))
-        return _where_finite(self.shape > 1, lambda: self.rate / (a - 1), self.shape)
+        ok = self.shape > 1
+        a = jnp.where(ok, self.shape, 2 * jnp.ones_like(self.shape))
+        return jnp.where(ok, self.rate / (a - 1), jnp.inf)
 
     def variance(self) -> Float[Array, ""]:
         r"""$\beta^2/((\alpha - 1)^2(\alpha - 2))$ for $\alpha > 2$, else $+\infty$."""
-        a = jnp.where(self.shape > 2, self.shape, 3 * jnp.ones_like(self.shape))
-        return _where_finite(
-            self.shape > 2, lambda: self.rate**2 / ((a - 1) ** 2 * (a - 2)), self.shape
-        )
+        ok = self.shape > 2
+        a = jnp.where(ok, self.shape, 3 * jnp.ones_like(self.shape))
+        return jnp.where(ok, self.rate**2 / ((a - 1) ** 2 * (a - 2)), jnp.inf)
 
     def skewness(self) -> Float[Array, ""]:
         r"""$4\sqrt{\alpha - 2}/(\alpha - 3)$ for $\alpha > 3$, else NaN (undefined)."""
