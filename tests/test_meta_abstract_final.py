@@ -88,7 +88,16 @@ def test_abstract_iff_named_abstract(cls):
             "but its name does not start with 'Abstract'."
         )
     if named and not abstract:
-        pytest.fail(f"{cls.__qualname__} is named Abstract* but has no abstract members.")
+        hint = ""
+        strings = [a for a in vars(cls).get("__annotations__", {}).values() if isinstance(a, str)]
+        if any("AbstractVar[" in a or "AbstractClassVar[" in a for a in strings):
+            hint = (
+                " Note: its eqx.AbstractVar/AbstractClassVar annotations are strings (from "
+                "`from __future__ import annotations`), which equinox does not recognise as "
+                "abstract (they silently become ordinary fields); drop the __future__ import "
+                "in that module or use an abstract method/property."
+            )
+        pytest.fail(f"{cls.__qualname__} is named Abstract* but has no abstract members.{hint}")
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
