@@ -21,7 +21,6 @@ the ambient ones even for the curved sub-families (VG, skew-t, NIG): PITFALLS #8
 An observation of the joint law is the vector $(x_1, \dots, x_d, y)$ of length $d + 1$.
 """
 
-from __future__ import annotations
 
 import math
 from typing import ClassVar, Self

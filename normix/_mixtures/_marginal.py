@@ -18,7 +18,6 @@ the usual scale matrix of the Student-t). Every M-step applies it to the statist
 solving, so it costs nothing and the iterates never drift along the gauge orbit.
 """
 
-from __future__ import annotations
 
 import abc
 import dataclasses

@@ -1,0 +1,192 @@
+"""EM for normal variance-mean mixtures: monotonicity, recovery, compile-once, vmap,
+reference optima on real data, and bad input."""
+
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+import normix
+from normix._mixtures._marginal import AbstractNormalMixture
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TRUE_NIG = normix.NormalInverseGaussian(
+    mu=jnp.array([0.1, -0.2]),
+    gamma=jnp.array([0.3, -0.15]),
+    cov=jnp.array([[1.0, 0.35], [0.35, 0.6]]),
+    mean=1.0,
+    shape=1.5,
+)
+
+
+@pytest.fixture(scope="module")
+def nig_sample():
+    return TRUE_NIG.sample(jr.key(7), (4000,))
+
+
+@pytest.fixture(scope="module")
+def nig_fit(nig_sample):
+    return normix.fit(normix.NormalInverseGaussian, nig_sample, max_steps=400)
+
+
+def test_em_log_likelihood_is_monotone(nig_fit):
+    n = int(nig_fit.n_steps)
+    trace = np.asarray(nig_fit.trace[: n + 1])
+    assert np.all(np.isfinite(trace))
+    assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[1:])), np.diff(trace).min()
+    assert bool(nig_fit.converged)
+
+
+def test_em_reaches_mle_and_recovers_parameters(nig_fit, nig_sample):
+    w = jnp.ones(nig_sample.shape[0])
+    fitted = nig_fit.model
+    # the MLE beats the data-generating law on its own sample
+    assert float(fitted.log_likelihood(nig_sample, w)) >= float(
+        TRUE_NIG.log_likelihood(nig_sample, w)
+    )
+    # the fitted model is a stationary point: one more EM step changes nothing
+    again = fitted.m_step(fitted.e_step(nig_sample, w))
+    np.testing.assert_allclose(again.covariance.as_matrix(), fitted.covariance.as_matrix(), rtol=1e-5)
+    # gauge E[Y] = 1 holds
+    assert float(fitted.subordinator.mean()) == pytest.approx(1.0, rel=1e-10)
+    # parameters close to the truth (n = 4000; tolerances ~4 standard errors)
+    np.testing.assert_allclose(fitted.mu, TRUE_NIG.mu, atol=0.12)
+    np.testing.assert_allclose(fitted.gamma, TRUE_NIG.gamma, atol=0.12)
+    np.testing.assert_allclose(
+        fitted.covariance.as_matrix(), TRUE_NIG.covariance.as_matrix(), atol=0.12
+    )
+    np.testing.assert_allclose(fitted.cov(), TRUE_NIG.cov(), rtol=0.1)
+
+
+def test_em_step_compiles_once(monkeypatch, nig_sample):
+    traces = {"n": 0}
+    original = AbstractNormalMixture._row_terms
+
+    def counting(self, x):
+        traces["n"] += 1
+        return original(self, x)
+
+    monkeypatch.setattr(AbstractNormalMixture, "_row_terms", counting)
+    model = TRUE_NIG
+    normix.fit(model, nig_sample[:500], max_steps=5, throw=False)
+    first = traces["n"]
+    assert first > 0
+    normix.fit(model, nig_sample[500:1000] * 1.1, max_steps=5, throw=False)
+    assert traces["n"] == first
+
+
+def test_ecm_agrees_with_em(nig_sample, nig_fit):
+    ecm = normix.fit(normix.NormalInverseGaussian, nig_sample, solver=normix.ECM(), max_steps=400)
+    assert float(ecm.log_likelihood) == pytest.approx(float(nig_fit.log_likelihood), abs=1e-7)
+    trace = np.asarray(ecm.trace[: int(ecm.n_steps) + 1])
+    assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[1:]))
+
+
+def test_vmap_over_datasets_matches_separate_fits():
+    model0 = normix.NormalInverseGaussian([0.0], [0.0], [[1.0]], mean=1.0, shape=1.0)
+    keys = jr.split(jr.key(3), 3)
+    truth = normix.NormalInverseGaussian([0.2], [-0.3], [[0.8]], mean=1.0, shape=2.0)
+    data = jnp.stack([truth.sample(k, (300,)) for k in keys])
+
+    def one(x):
+        return normix.fit(model0, x, max_steps=300, throw=False)
+
+    batched = jax.vmap(one)(data)
+    for i in range(3):
+        single = one(data[i])
+        assert float(batched.log_likelihood[i]) == pytest.approx(
+            float(single.log_likelihood), rel=1e-10
+        )
+        assert int(batched.n_steps[i]) == int(single.n_steps)
+
+
+def test_multistart_keeps_best(nig_sample):
+    starts = [
+        normix.NormalInverseGaussian(jnp.zeros(2), jnp.zeros(2), jnp.eye(2) * s, mean=1.0, shape=sh)
+        for s, sh in [(0.5, 0.5), (1.0, 2.0), (3.0, 10.0)]
+    ]
+    batch = jax.tree.map(lambda *xs: jnp.stack(xs), *starts)
+    best, every = normix.fit_multistart(batch, nig_sample, max_steps=300, throw=False)
+    assert float(best.log_likelihood) == pytest.approx(float(jnp.max(every.log_likelihood)))
+
+
+# ------------------------------------------------------------------ real data
+def _load(name, cols):
+    path = DATA / name
+    if not path.exists():
+        pytest.skip(f"shared data not found at {path}")
+    return jnp.asarray(np.loadtxt(path, delimiter=",", skiprows=1, usecols=cols) * 100.0)
+
+
+REF_INDEX = {
+    normix.GeneralizedHyperbolic: -1.420857,
+    normix.NormalInverseGaussian: -1.420858,
+    normix.NormalInverseGamma: -1.423080,
+    normix.VarianceGamma: -1.426084,
+}
+
+
+@pytest.mark.parametrize("family", list(REF_INDEX), ids=lambda c: c.__name__)
+def test_reference_optimum_sp500_index(family):
+    x = _load("sp500_index_log_returns.csv", (1,))[:, None]
+    result = normix.fit(family, x, max_steps=3000)
+    assert float(result.log_likelihood) >= REF_INDEX[family] - 1e-5
+
+
+REF_20 = {
+    normix.GeneralizedHyperbolic: -35.784656,
+    normix.NormalInverseGaussian: -35.789887,
+    normix.NormalInverseGamma: -35.788988,
+    normix.VarianceGamma: -35.858959,
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", list(REF_20), ids=lambda c: c.__name__)
+def test_reference_optimum_sp500_20(family):
+    x = _load("sp500_20_log_returns.csv", range(1, 21))
+    result = normix.fit(family, x, max_steps=3000)
+    assert float(result.log_likelihood) >= REF_20[family] - 1e-5
+
+
+# ------------------------------------------------------------------ bad input
+def test_bad_input_errors(nig_sample):
+    x = np.array(nig_sample[:50])
+    x[3, 1] = np.nan
+    with pytest.raises(ValueError, match="1 row"):
+        normix.NormalInverseGaussian.initialize(jnp.asarray(x), jnp.ones(50))
+    with pytest.raises(ValueError, match="more observations than dimensions"):
+        normix.fit(normix.GeneralizedHyperbolic, jnp.ones((2, 3)))
+    const = np.array(nig_sample[:50]).copy()
+    const[:, 1] = 4.0
+    with pytest.raises(ValueError, match=r"column\(s\) \[1\]"):
+        normix.fit(normix.VarianceGamma, jnp.asarray(const))
+    with pytest.raises(Exception, match="NaN or inf"):
+        normix.fit(TRUE_NIG, jnp.asarray(x), max_steps=3)
+
+
+def test_duplicates_and_outliers_give_finite_fits(nig_sample):
+    x = jnp.concatenate([nig_sample[:300], jnp.repeat(nig_sample[:1], 40, axis=0)])
+    x = x.at[5].set(jnp.array([60.0, -45.0]))
+    for family in (normix.NormalInverseGaussian, normix.NormalInverseGamma):
+        result = normix.fit(family, x, max_steps=300, throw=False)
+        assert np.isfinite(float(result.log_likelihood))
+        leaves = jax.tree.leaves(eqx.filter(result.model, eqx.is_inexact_array))
+        assert all(bool(jnp.all(jnp.isfinite(v))) for v in leaves)
+
+
+def test_variance_gamma_at_mu_is_finite_or_infinite_never_nan():
+    vg = normix.VarianceGamma([0.0], [0.2], [[1.0]], shape=2.0, rate=2.0)
+    # E[1/Y | x = mu] diverges when shape <= d/2 + 1; the E-step reports +inf, not NaN,
+    # and the density at mu is finite (shape > d/2).
+    x = jnp.array([[0.0], [0.5]])
+    stats = vg.e_step(x, jnp.ones(2))
+    assert not np.any(np.isnan(np.asarray(stats.flatten())))
+    assert np.all(np.isfinite(np.asarray(vg.log_prob(x))))
+    heavy = normix.VarianceGamma([0.0], [0.2], [[1.0]], shape=0.4, rate=0.4)
+    assert float(heavy.log_prob(jnp.array([0.0]))) == np.inf
