@@ -6,10 +6,19 @@ from ._covariance import (
     LowRankPlusDiagonal as LowRankPlusDiagonal,
 )
 from ._distributions import (
+    GIG as GIG,
+    GIGNewtonSolver as GIGNewtonSolver,
+    GIGSolverResult as GIGSolverResult,
     Gamma as Gamma,
     InverseGamma as InverseGamma,
     InverseGaussian as InverseGaussian,
     MultivariateNormal as MultivariateNormal,
+    gig_expectations as gig_expectations,
+    gig_log_normalizer as gig_log_normalizer,
+    gig_moment as gig_moment,
+    sample_gig as sample_gig,
+    solve_gig_natural as solve_gig_natural,
+    solve_gig_natural_fixed_p as solve_gig_natural_fixed_p,
 )
 from ._exponential_family import (
     AbstractExponentialFamily as AbstractExponentialFamily,
