@@ -16,11 +16,16 @@ $\max_p |u_{14}(p)| \approx 2\cdot10^2$ so 14 terms at $\nu \ge 20$ leave a rela
 $\lesssim 2\cdot10^{-16}$. Both $u_k$ and $v_k - u_k$ have the form $p^k P_k(p^2)$ and are
 summed by Horner's rule in $w = -p/\nu$.
 
-The ratio uses $K_{\nu+1}/K_\nu = \nu/x - \partial_x\log K_\nu$, written so that it stays
-accurate when it is close to 1 ($x \gg \nu$):
+The ratios use $K_{\nu\pm1}/K_\nu = \mp\partial_x\log K_\nu \pm \nu/x$ (recurrence and
+derivative identities). $v_k - u_k = (p^2 - 1)\,p^k Q_k(p^2)$, and $1 - p^2 = x^2/R^2$ is
+exact, so $S_v - S_u = -(x/R)^2 T$, $T = \sum_k w^k Q_k(p^2)$, has no cancellation even
+for $x \ll \nu$. Then, with $T_u = T/S_u$,
 
-$$\log\frac{K_{\nu+1}}{K_\nu} = \operatorname{log1p}\Bigl(\frac{\nu + \nu^2/(R + x)
-+ R\,(S_v - S_u)/S_u}{x}\Bigr).$$
+$$\frac{K_{\nu+1}}{K_\nu} = 1 + \frac{\nu + \nu^2/(R + x) - (x^2/R)\,T_u}{x}, \qquad
+\frac{K_{\nu-1}}{K_\nu} = x\Bigl(\frac{1}{R + \nu} - \frac{T_u}{R}\Bigr),$$
+
+both free of cancellation ($T < 0$); the first is taken through `log1p` when $x > \nu$,
+so that it stays accurate when it is close to 1 ($x \gg \nu$).
 """
 
 import math
@@ -52,7 +57,7 @@ def _poly_deriv(a):
 
 
 def _debye_polynomials(n):
-    """Coefficients (in p) of u_k and of v_k - u_k, k < n, exact rationals."""
+    """Coefficients (in p) of u_k and of Q_k with v_k - u_k = (p^2 - 1) Q_k, exact."""
     u = [[Fraction(1)]]
     for _ in range(n - 1):
         a = u[-1]
@@ -63,8 +68,9 @@ def _debye_polynomials(n):
         u.append(_poly_add(t1, t2))
     d = [[Fraction(0)]]
     for k in range(1, n):
+        # v_k - u_k = p (p^2 - 1) inner_k = (p^2 - 1) * d_k with d_k = p inner_k
         inner = _poly_add([c / 2 for c in u[k - 1]], [Fraction(0)] + _poly_deriv(u[k - 1]))
-        d.append(_poly_mul([Fraction(0), Fraction(-1), Fraction(0), Fraction(1)], inner))
+        d.append(_poly_mul([Fraction(0), Fraction(1)], inner))
     return u, d
 
 
@@ -98,25 +104,27 @@ def _series(table, p2, w):
 
 def debye_log_kv(
     nu: Float[Array, "..."], x: Float[Array, "..."]
-) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
-    r"""Return $(\log K_\nu,\ \log K_{\nu+1}/K_\nu,\ x K_{\nu+1}/(2K_\nu))$ at $x$ for $\nu \ge \nu_0$, any $x > 0$."""
+) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
+    r"""Return $(\log K_\nu,\ \log\frac{K_{\nu+1}}{K_\nu},\ \log\frac{K_{\nu-1}}{K_\nu},\
+    \frac{x K_{\nu+1}}{2K_\nu})$ at $x$, for $\nu \ge \nu_0$ and any $x > 0$."""
     r = jnp.hypot(nu, x)
     p = nu / r
     p2 = p * p
     w = -p / nu
     s_u = _series(_U_COEFFS, p2, w)
-    s_d = _series(_D_COEFFS, p2, w)  # S_v - S_u
+    t_u = _series(_D_COEFFS, p2, w) / s_u  # (S_v - S_u) / S_u = -(x/R)^2 t_u
     # asinh(nu/x) without forming nu/x (which overflows for tiny x).
     big = nu > x
-    asinh_big = jnp.log(jnp.where(big, nu + r, 1.0)) - jnp.log(jnp.where(big, x, 1.0))
+    x_1 = jnp.where(big, x, 1.0)
+    asinh_big = jnp.log(jnp.where(big, nu + r, 1.0)) - jnp.log(x_1)
     asinh_small = jnp.arcsinh(jnp.where(big, 0.5, nu / jnp.where(big, 1.0, x)))
     asinh_q = jnp.where(big, asinh_big, asinh_small)
     log_k = 0.5 * math.log(0.5 * math.pi) - 0.5 * jnp.log(r) - r + nu * asinh_q + jnp.log(s_u)
-    a = nu + nu * nu / (r + x) + r * s_d / s_u  # = nu + R S_v/S_u - x
+    x_over_r = x / r
+    a = nu + nu * nu / (r + x) - x * x_over_r * t_u  # = x (K_{nu+1}/K_nu - 1)
     x_safe = jnp.where(big, 1.0, x)
-    rho = jnp.where(
-        big,
-        jnp.log(jnp.where(big, a + x, 1.0)) - jnp.log(jnp.where(big, x, 1.0)),
-        jnp.log1p(a / x_safe),
+    log_up = jnp.where(
+        big, jnp.log(jnp.where(big, a + x, 1.0)) - jnp.log(x_1), jnp.log1p(a / x_safe)
     )
-    return log_k, rho, 0.5 * (a + x)
+    log_dn = jnp.log(x) + jnp.log(1.0 / (r + nu) - t_u / r)
+    return log_k, log_up, log_dn, 0.5 * (a + x)

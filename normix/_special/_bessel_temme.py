@@ -89,13 +89,16 @@ def _sinhc(s):
 
 def temme_log_kv(
     mu: Float[Array, "..."], x: Float[Array, "..."]
-) -> tuple[Float[Array, "..."], Float[Array, "..."]]:
-    r"""Return $(\log K_\mu(x),\ y_0)$ with $y_0 = x K_{\mu+1}(x) / (2 K_\mu(x))$.
+) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
+    r"""Return $(\log K_\mu(x),\ y_+,\ y_-)$ with $y_\pm = x K_{1\pm\mu}(x) / (2 K_\mu(x))$.
 
     Valid for $|\mu| \le 1/2$ and $0 < x \le 2$ (finite, but inaccurate, elsewhere).
+    $\frac x2 K_{1-\mu} = \sum_k c_k(q_k - k f_k)$ is the same series with $\mu \to -\mu$
+    ($f_k$ is even, $p_k \leftrightarrow q_k$).
 
     $K_\mu$ is even in $\mu$, and the sum is arranged so that every intermediate is an
-    explicitly even function of $\mu$ ($p_k$ alone, for $K_{\mu+1}$, is carried as is): with $s_k = p_k + q_k$ and $p_k - q_k = \mu b_k$,
+    explicitly even function of $\mu$ ($p_k$, $q_k$, for $K_{1\pm\mu}$, are carried as
+    they are): with $s_k = p_k + q_k$ and $p_k - q_k = \mu b_k$,
 
     $$s_k = \frac{k s_{k-1} + \mu^2 b_{k-1}}{k^2-\mu^2}, \quad
     b_k = \frac{k b_{k-1} + s_{k-1}}{k^2 - \mu^2},$$
@@ -105,7 +108,8 @@ def temme_log_kv(
     $\Gamma(1\pm\mu) = A \pm \mu B$, $A = \Gamma_2/G$, $B = \Gamma_1/G$,
     $G = \Gamma_2^2 - \mu^2\Gamma_1^2$. Hence $\partial_\mu \log K_\mu$ computed by
     autodiff is $\mu$ times an even expression: relatively accurate even for
-    $\mu = 10^{-10}$.
+    $\mu = 10^{-10}$. One division per term: $1/(k^2 - \mu^2)$ serves all updates
+    ($p_k = p_{k-1}(k+\mu)/(k^2-\mu^2)$, likewise $q_k$).
     """
     log_2_over_x = math.log(2.0) - jnp.log(x)
     sigma = mu * log_2_over_x
@@ -119,21 +123,26 @@ def temme_log_kv(
     f = (cosh_s * g1 + sinhc_s * log_2_over_x * g2) / _sinc_pi(mu)
     s = a_even * cosh_s + mu2 * log_2_over_x * b_even * sinhc_s
     b = a_even * log_2_over_x * sinhc_s + b_even * cosh_s
-    # p_k itself (needed only for K_{mu+1}) is carried separately: p = (s + mu b)/2 would
-    # cancel catastrophically for mu < 0 and tiny x.
-    p = 0.5 * jnp.exp(sigma) * (a_even + mu * b_even)
+    # p_k, q_k themselves (needed only for K_{1 +- mu}) are carried separately:
+    # p = (s + mu b)/2 would cancel catastrophically for mu < 0 and tiny x.
+    e_sigma = jnp.exp(sigma)
+    p = 0.5 * e_sigma * (a_even + mu * b_even)
+    q = 0.5 / e_sigma * (a_even - mu * b_even)
     x2 = 0.25 * x * x
 
     c = jnp.ones_like(x)
-    sum_f, sum_h = f, p
+    sum_f, sum_p, sum_q = f, p, q
     # Short fixed series: unrolled so that XLA fuses it into one elementwise kernel.
     for k in range(1, _N_TEMME):
         kf = float(k)
-        den = kf * kf - mu2
-        f = (kf * f + s) / den
-        s, b = (kf * s + mu2 * b) / den, (kf * b + s) / den
-        p = p / (kf - mu)
-        c = c * x2 / kf
-        sum_f = sum_f + c * f
-        sum_h = sum_h + c * (p - kf * f)
-    return jnp.log(sum_f), sum_h / sum_f
+        inv = 1.0 / (kf * kf - mu2)
+        f = (kf * f + s) * inv
+        s, b = (kf * s + mu2 * b) * inv, (kf * b + s) * inv
+        p = p * (kf + mu) * inv
+        q = q * (kf - mu) * inv
+        c = c * x2 * (1.0 / kf)
+        cf = c * f
+        sum_f = sum_f + cf
+        sum_p = sum_p + c * p - kf * cf
+        sum_q = sum_q + c * q - kf * cf
+    return jnp.log(sum_f), sum_p / sum_f, sum_q / sum_f
