@@ -45,22 +45,19 @@ of the Temme and Debye formulas, and from the quadrature of
 $\partial_u K_u = \int_0^\infty t \sinh(ut)e^{-z\cosh t}dt$ in the trapezoid region. The tangent rule is itself differentiable JAX, so Hessians work.
 """
 
-import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
 from ._bessel_debye import NU0, debye_log_kv
 from ._bessel_quad import trapezoid_log_kv
+from ._bessel_recur import one_kernel, recurrence
 from ._bessel_temme import temme_log_kv
 
-
 _Z_TEMME = 2.0
-_N_MAX = int(NU0)  # forward-recurrence steps: n = round(u) <= 20 below the Debye region
 
 
 class LogKvParts(NamedTuple):
@@ -87,100 +84,81 @@ def _if_any(mask, fn, fill, *args):
     return jax.lax.cond(jnp.any(mask), fn, skip, *args)
 
 
-def _low_order(method, mu, x, want_dv):
-    r"""$(\log K_\mu, \partial_\mu\log K_\mu, y_+, \partial_\mu y_+, y_-)$ by `method`."""
-    if not want_dv:
-        log_k, y_up, y_dn = method(mu, x)
-        zero = jnp.zeros_like(log_k)
-        return log_k, zero, y_up, zero, y_dn
-    (log_k, y_up, y_dn), (d_log_k, d_y_up, _) = jax.jvp(
-        lambda m: method(m, x), (mu,), (jnp.ones_like(mu),)
-    )
-    return log_k, d_log_k, y_up, d_y_up, y_dn
+# Output slots of the region pipelines, and harmless fill values for skipped regions.
+_SLOTS = ("log_k", "d_u", "log_up", "log_dn", "y_up")
+_FILL = {"log_k": 0.0, "d_u": 0.0, "log_up": 0.0, "log_dn": 0.0, "y_up": 1.0}
 
 
-def _recurrence(n, mu, x, log_k0, d0, y0, dy0, ym0):
-    r"""Forward recurrence from $(\mu, \mu + 1)$ to $(u, u \pm 1)$, $u = \mu + n$, with the
-    $\mu$-derivative carried alongside (see the module docstring)."""
-    half_x = 0.5 * x
-    q2 = half_x * half_x
-    inv_s = 1.0 / jnp.maximum(half_x, 1.0)
-    prod, d_sum = jnp.ones_like(y0), d0
-    y, dy, y_prev = y0, dy0, y0
-    for k in range(1, _N_MAX + 1):  # unrolled: a division and a few flops per step
-        r = 1.0 / y
-        active = k <= n
-        prod = jnp.where(active, prod * (y * inv_s), prod)
-        d_sum = jnp.where(active, d_sum + dy * r, d_sum)
-        y_prev = jnp.where(active, y, y_prev)
-        y_new = q2 * r + (mu + float(k))
-        dy_new = 1.0 - q2 * r * r * dy
-        y = jnp.where(active, y_new, y)
-        dy = jnp.where(active, dy_new, dy)
-    # log(2/x) formed as in the Temme series, so that for tiny x its rounding cancels
-    # against the one inside y ~ (x/2)^(2 mu) (exact ratios such as K_{1/2}/K_{-1/2} = 1);
-    # for x > 2, log(y / (x/2)) keeps ratios close to 1 accurate.
-    small = x <= _Z_TEMME
-    log_2_over_x = math.log(2.0) - jnp.log(x)
-    log_s = jnp.log(jnp.maximum(half_x, 1.0))
-    log_k = log_k0 + n * (log_s + log_2_over_x) + jnp.log(prod)
-    log_up = jnp.where(small, log_2_over_x + jnp.log(y), jnp.log(y / half_x))
-    # K_{u-1}/K_u = (x/2) / y_{n-1} for n >= 1, and 2 y_-/x (Temme, quadrature) for n = 0
-    log_dn = jnp.where(
-        n >= 1,
-        jnp.where(small, -log_2_over_x - jnp.log(y_prev), jnp.log(half_x / y_prev)),
-        jnp.where(small, log_2_over_x + jnp.log(ym0), jnp.log(ym0 / half_x)),
-    )
-    return log_k, d_sum, log_up, log_dn, y, dy / y
+def _low_pipeline(method, want):
+    r"""Region pipeline for $u < \nu_0$: low-order `method` at $\mu$, then the recurrence.
+    Returns the slots in `want`, from one XLA loop."""
+    want_dv = "d_u" in want
+
+    def run(n, mu, x):
+        if want_dv:
+            (log_k0, y0, ym0), (d0, dy0, _) = jax.jvp(
+                lambda m: method(m, x), (mu,), (jnp.ones_like(mu),)
+            )
+        else:
+            log_k0, y0, ym0 = method(mu, x)
+            d0 = dy0 = jnp.zeros_like(log_k0)
+        out = dict(zip(_SLOTS, recurrence(n, mu, x, log_k0, d0, y0, dy0, ym0), strict=True))
+        return one_kernel(*(out[k] for k in want))
+
+    return run
 
 
-def _log_kv_parts(u, x, want_dv):
-    r"""$(\log K_u, \partial_u \log K_u, \log\frac{K_{u+1}}{K_u}, \log\frac{K_{u-1}}{K_u},
-    \frac{xK_{u+1}}{2K_u})$ for $u \ge -1/2$, $x > 0$ (same shapes). The $\partial_u$ entry
-    is zero unless `want_dv`."""
+def _debye_pipeline(want):
+    want_dv = "d_u" in want
+
+    def run(nu, x):
+        if want_dv:
+            (log_k, log_up, log_dn, y), (d, _, _, _) = jax.jvp(
+                lambda m: debye_log_kv(m, x), (nu,), (jnp.ones_like(nu),)
+            )
+        else:
+            log_k, log_up, log_dn, y = debye_log_kv(nu, x)
+            d = jnp.zeros_like(log_k)
+        out = dict(zip(_SLOTS, (log_k, d, log_up, log_dn, y), strict=True))
+        return one_kernel(*(out[k] for k in want))
+
+    return run
+
+
+def _log_kv_parts(u, x, want):
+    r"""The slots named in `want` (a tuple, subset of `_SLOTS`) at $u \ge -1/2$, $x > 0$
+    (same shapes): $\log K_u$, $\partial_u \log K_u$, $\log\frac{K_{u+1}}{K_u}$,
+    $\log\frac{K_{u-1}}{K_u}$, $\frac{xK_{u+1}}{2K_u}$."""
     use_debye = u >= NU0
     low = jnp.logical_not(use_debye)
     small = x <= _Z_TEMME
     use_temme = jnp.logical_and(low, small)
     use_quad = jnp.logical_and(low, jnp.logical_not(small))
+    fill = tuple(_FILL[k] for k in want)
 
     u_l = jnp.where(low, u, 0.25)
     n = jnp.round(u_l)
     mu = u_l - n
-    fill_low = (0.0, 0.0, 1.0, 0.0, 1.0)
     temme = _if_any(
         use_temme,
-        lambda m, xx: _low_order(temme_log_kv, m, xx, want_dv),
-        fill_low,
+        _low_pipeline(temme_log_kv, want),
+        fill,
+        n,
         jnp.where(use_temme, mu, 0.25),
         jnp.where(use_temme, x, 1.0),
     )
     quad = _if_any(
         use_quad,
-        lambda m, xx: _low_order(trapezoid_log_kv, m, xx, want_dv),
-        fill_low,
+        _low_pipeline(trapezoid_log_kv, want),
+        fill,
+        n,
         jnp.where(use_quad, mu, 0.25),
         jnp.where(use_quad, x, 2.0 * _Z_TEMME),
     )
-    start = [jnp.where(small, a, b) for a, b in zip(temme, quad)]
-    start = [jnp.where(low, a, f) for a, f in zip(start, fill_low)]
-    x_l = jnp.where(low, x, 1.0)
-    rec = _if_any(low, _recurrence, (0.0, 0.0, 0.0, 0.0, 1.0, 0.0), n, mu, x_l, *start)
-    log_k_l, d_l, up_l, dn_l, y_l, _ = rec
-
-    def debye(nu, xx):
-        if not want_dv:
-            log_k, log_up, log_dn, y = debye_log_kv(nu, xx)
-            return log_k, jnp.zeros_like(log_k), log_up, log_dn, y
-        (log_k, log_up, log_dn, y), (d, _, _, _) = jax.jvp(
-            lambda m: debye_log_kv(m, xx), (nu,), (jnp.ones_like(nu),)
-        )
-        return log_k, d, log_up, log_dn, y
-
-    deb = _if_any(
-        use_debye, debye, (0.0, 0.0, 0.0, 0.0, 1.0), jnp.where(use_debye, u, NU0), x
+    deb = _if_any(use_debye, _debye_pipeline(want), fill, jnp.where(use_debye, u, NU0), x)
+    return tuple(
+        jnp.where(use_debye, d, jnp.where(small, t, q)) for d, t, q in zip(deb, temme, quad, strict=True)
     )
-    return tuple(jnp.where(use_debye, a, b) for a, b in zip(deb, (log_k_l, d_l, up_l, dn_l, y_l)))
 
 
 def _prepare(v, z):
@@ -199,7 +177,7 @@ def _reflect(v):
 
 @jax.custom_jvp
 def _log_kv(v, z):
-    return _log_kv_parts(_reflect(v), z, want_dv=False)[0]
+    return _log_kv_parts(_reflect(v), z, ("log_k",))[0]
 
 
 def _log_kv_jvp(primals, tangents):
@@ -207,12 +185,15 @@ def _log_kv_jvp(primals, tangents):
     dv, dz = tangents
     u = _reflect(v)
     want_dv = not isinstance(dv, SymbolicZero)
-    log_k, d_u, _, _, y = _log_kv_parts(u, z, want_dv)
+    want_dz = not isinstance(dz, SymbolicZero)
+    want = ("log_k",) + (("d_u",) if want_dv else ()) + (("y_up",) if want_dz else ())
+    out = dict(zip(want, _log_kv_parts(u, z, want), strict=True))
+    log_k = out["log_k"]
     tangent = jnp.zeros_like(log_k)
     if want_dv:
-        tangent = jnp.where(v < -0.5, -d_u, d_u) * dv
-    if not isinstance(dz, SymbolicZero):
-        tangent = tangent + (u - 2.0 * y) / z * dz
+        tangent = jnp.where(v < -0.5, -out["d_u"], out["d_u"]) * dv
+    if want_dz:
+        tangent = tangent + (u - 2.0 * out["y_up"]) / z * dz
     return log_k, tangent
 
 
@@ -256,7 +237,7 @@ def log_kv_ratio(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     """
     v, z = _prepare(v, z)
     upper = v >= -0.5
-    _, _, log_up, log_dn, _ = _log_kv_parts(_reflect(v), z, want_dv=False)
+    log_up, log_dn = _log_kv_parts(_reflect(v), z, ("log_up", "log_dn"))
     return jnp.where(upper, log_up, log_dn)
 
 
@@ -281,7 +262,7 @@ def log_kv_fused(v: ArrayLike, z: ArrayLike) -> LogKvParts:
     """
     v, z = _prepare(v, z)
     upper = v >= -0.5
-    log_k, d_u, log_up, log_dn, _ = _log_kv_parts(_reflect(v), z, want_dv=True)
+    log_k, d_u, log_up, log_dn = _log_kv_parts(_reflect(v), z, _SLOTS[:4])
     return LogKvParts(
         log_k,
         jnp.where(upper, d_u, -d_u),

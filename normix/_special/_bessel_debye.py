@@ -34,7 +34,6 @@ from fractions import Fraction
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-
 NU0 = 20.0
 _N_DEBYE = 14
 

@@ -23,7 +23,6 @@ loses digits for huge $x$).
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-
 QUAD_N = 16
 QUAD_C = 0.7
 QUAD_X0 = 6.5

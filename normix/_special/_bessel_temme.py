@@ -26,7 +26,6 @@ import math
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-
 # Taylor coefficients of 1/Gamma(1 + m) (computed with mpmath at 50 digits).
 _RGAMMA_TAYLOR = (
     1.0,
