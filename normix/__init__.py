@@ -56,4 +56,5 @@ from ._mixtures import (
     VarianceGamma as VarianceGamma,
 )
 from ._special import log_kv as log_kv, log_kv_ratio as log_kv_ratio
+from ._selection import CandidateFit as CandidateFit, Selection as Selection, select as select
 from ._version import __version__ as __version__

@@ -31,7 +31,7 @@ def nig_sample():
 
 @pytest.fixture(scope="module")
 def nig_fit(nig_sample):
-    return normix.fit(normix.NormalInverseGaussian, nig_sample, max_steps=400)
+    return normix.fit(normix.NormalInverseGaussian, nig_sample, max_steps=400, throw=False)
 
 
 def test_em_log_likelihood_is_monotone(nig_fit):
@@ -190,3 +190,17 @@ def test_variance_gamma_at_mu_is_finite_or_infinite_never_nan():
     assert np.all(np.isfinite(np.asarray(vg.log_prob(x))))
     heavy = normix.VarianceGamma([0.0], [0.2], [[1.0]], shape=0.4, rate=0.4)
     assert float(heavy.log_prob(jnp.array([0.0]))) == np.inf
+
+
+def test_select_ranks_by_criterion(nig_sample, nig_fit):
+    families = (normix.MultivariateNormal, normix.NormalInverseGaussian)
+    sel = normix.select(nig_sample, families=families, criterion="bic", max_steps=400)
+    assert [c.family for c in sel.candidates] == ["NormalInverseGaussian", "MultivariateNormal"]
+    best = sel.candidates[0]
+    assert best.log_likelihood == pytest.approx(float(nig_fit.log_likelihood), rel=1e-12)
+    n, k = nig_sample.shape[0], best.n_parameters
+    assert k == 2 + 2 + 3 + 2 - 1  # mu, gamma, Sigma, IG(mean, shape), less the gauge
+    assert best.bic == pytest.approx(-2 * n * best.log_likelihood + k * np.log(n))
+    assert "NormalInverseGaussian" in sel.table()
+    with pytest.raises(ValueError, match="criterion"):
+        normix.select(nig_sample, families=families, criterion="hqc")
