@@ -11,7 +11,7 @@ from .._subordinator import AbstractSubordinator
 from ._gig_cdf import gig_cdf
 from ._gig_functions import gig_expectations, gig_log_normalizer, gig_moment
 from ._gig_sampling import sample_gig
-from ._gig_solver import GIGNewtonSolver
+from ._gig_solver import GIGNewtonSolver, GIGSolverResult
 
 
 class GIG(AbstractSubordinator):
@@ -90,7 +90,7 @@ class GIG(AbstractSubordinator):
         `theta0`; raises (also under `jit`) with the solver's message if it fails. Use
         `solve_gig_natural` to get the result code instead."""
         sol = GIGNewtonSolver().solve(eta, theta0)
-        return sol.result.error_if(sol.theta, sol.result != sol.result.successful)
+        return sol.result.error_if(sol.theta, sol.result != GIGSolverResult.successful)
 
     @classmethod
     def from_natural(cls, theta: Float[Array, " 3"]) -> GIG:

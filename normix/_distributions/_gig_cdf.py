@@ -31,7 +31,7 @@ from ._gig_functions import _interior_logs, _prep, gig_log_normalizer, gig_regim
 
 __all__ = ["gig_cdf"]
 
-_H = 1 / 12
+_H = 1 / 24
 _T_MIN, _T_MAX = -4.25, 3.5
 
 
@@ -76,6 +76,8 @@ def gig_cdf(y: ArrayLike, p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Arr
     d2 = 0.5 * (ea + eb)
     sigma = 1 / jnp.maximum(jnp.abs(d1), jnp.sqrt(d2))
     log_x, log_wt = _nodes(y.dtype)
+    log_x = log_x.reshape((1,) * c.ndim + (-1,))
+    log_wt = log_wt.reshape((1,) * c.ndim + (-1,))
     x = sigma[..., None] * jnp.exp(log_x)
     u = c[..., None] + sgn[..., None] * x
     ell = p_i[..., None] * u - 0.5 * (jnp.exp(la[..., None] + u) + jnp.exp(lb[..., None] - u))

@@ -68,6 +68,7 @@ __all__ = [
 
 
 _STALL_DECREMENT = 1e-16
+_STALL_RESIDUAL = 1e-12
 _FD_STEP = 1e-5
 
 
@@ -313,7 +314,9 @@ class GIGNewtonSolver(eqx.Module):
             resid = jnp.abs(g) * mask / jnp.maximum(jnp.abs(eta_n), 1)
             small = jnp.all(resid <= self.gtol)
             small = small | jnp.all(jnp.abs(d) * mask <= self.rtol * jnp.abs(th) + self.atol)
-            stalled = (dec < _STALL_DECREMENT) & (dec >= prev_dec / 4)
+            stalled = ((dec < _STALL_DECREMENT) | jnp.all(resid <= _STALL_RESIDUAL)) & (
+                dec >= prev_dec / 4
+            )
             small = small | stalled | (dec <= 16 * eps * eps)
             finite = jnp.all(jnp.isfinite(new)) & jnp.isfinite(f_new) & jnp.isfinite(dec)
             converged = ok & (t == 1) & small & finite
