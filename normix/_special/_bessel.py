@@ -45,6 +45,7 @@ of the Temme and Debye formulas, and from the quadrature of
 $\partial_u K_u = \int_0^\infty t \sinh(ut)e^{-z\cosh t}dt$ in the trapezoid region. The tangent rule is itself differentiable JAX, so Hessians work.
 """
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -89,7 +90,7 @@ _SLOTS = ("log_k", "d_u", "log_up", "log_dn", "y_up")
 _FILL = {"log_k": 0.0, "d_u": 0.0, "log_up": 0.0, "log_dn": 0.0, "y_up": 1.0}
 
 
-def _low_pipeline(method, want):
+def _low_pipeline(method, want, unroll):
     r"""Region pipeline for $u < \nu_0$: low-order `method` at $\mu$, then the recurrence.
     Returns the slots in `want`, from one XLA loop."""
     want_dv = "d_u" in want
@@ -97,27 +98,27 @@ def _low_pipeline(method, want):
     def run(n, mu, x):
         if want_dv:
             (log_k0, y0, ym0), (d0, dy0, _) = jax.jvp(
-                lambda m: method(m, x), (mu,), (jnp.ones_like(mu),)
+                lambda m: method(m, x, unroll), (mu,), (jnp.ones_like(mu),)
             )
         else:
-            log_k0, y0, ym0 = method(mu, x)
+            log_k0, y0, ym0 = method(mu, x, unroll)
             d0 = dy0 = jnp.zeros_like(log_k0)
-        out = dict(zip(_SLOTS, recurrence(n, mu, x, log_k0, d0, y0, dy0, ym0), strict=True))
+        out = dict(zip(_SLOTS, recurrence(n, mu, x, log_k0, d0, y0, dy0, ym0, unroll), strict=True))
         return one_kernel(*(out[k] for k in want))
 
     return run
 
 
-def _debye_pipeline(want):
+def _debye_pipeline(want, unroll):
     want_dv = "d_u" in want
 
     def run(nu, x):
         if want_dv:
             (log_k, log_up, log_dn, y), (d, _, _, _) = jax.jvp(
-                lambda m: debye_log_kv(m, x), (nu,), (jnp.ones_like(nu),)
+                lambda m: debye_log_kv(m, x, unroll), (nu,), (jnp.ones_like(nu),)
             )
         else:
-            log_k, log_up, log_dn, y = debye_log_kv(nu, x)
+            log_k, log_up, log_dn, y = debye_log_kv(nu, x, unroll)
             d = jnp.zeros_like(log_k)
         out = dict(zip(_SLOTS, (log_k, d, log_up, log_dn, y), strict=True))
         return one_kernel(*(out[k] for k in want))
@@ -125,7 +126,7 @@ def _debye_pipeline(want):
     return run
 
 
-def _log_kv_parts(u, x, want):
+def _log_kv_parts(u, x, want, unroll):
     r"""The slots named in `want` (a tuple, subset of `_SLOTS`) at $u \ge -1/2$, $x > 0$
     (same shapes): $\log K_u$, $\partial_u \log K_u$, $\log\frac{K_{u+1}}{K_u}$,
     $\log\frac{K_{u-1}}{K_u}$, $\frac{xK_{u+1}}{2K_u}$."""
@@ -141,7 +142,7 @@ def _log_kv_parts(u, x, want):
     mu = u_l - n
     temme = _if_any(
         use_temme,
-        _low_pipeline(temme_log_kv, want),
+        _low_pipeline(temme_log_kv, want, unroll),
         fill,
         n,
         jnp.where(use_temme, mu, 0.25),
@@ -149,16 +150,29 @@ def _log_kv_parts(u, x, want):
     )
     quad = _if_any(
         use_quad,
-        _low_pipeline(trapezoid_log_kv, want),
+        _low_pipeline(trapezoid_log_kv, want, unroll),
         fill,
         n,
         jnp.where(use_quad, mu, 0.25),
         jnp.where(use_quad, x, 2.0 * _Z_TEMME),
     )
-    deb = _if_any(use_debye, _debye_pipeline(want), fill, jnp.where(use_debye, u, NU0), x)
+    deb = _if_any(use_debye, _debye_pipeline(want, unroll), fill, jnp.where(use_debye, u, NU0), x)
     return tuple(
         jnp.where(use_debye, d, jnp.where(small, t, q)) for d, t, q in zip(deb, temme, quad, strict=True)
     )
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def _parts(u, x, want):
+    """`_log_kv_parts` with unrolled loops (fast); differentiating it (second derivatives
+    of `log_kv`, derivatives of `log_kv_fused`) goes through the `fori_loop` form, whose
+    graph is several times smaller and compiles in seconds."""
+    return _log_kv_parts(u, x, want, True)
+
+
+@_parts.defjvp
+def _parts_jvp(want, primals, tangents):
+    return jax.jvp(lambda a, b: _log_kv_parts(a, b, want, False), primals, tangents)
 
 
 def _prepare(v, z):
@@ -177,7 +191,7 @@ def _reflect(v):
 
 @jax.custom_jvp
 def _log_kv(v, z):
-    return _log_kv_parts(_reflect(v), z, ("log_k",))[0]
+    return _parts(_reflect(v), z, ("log_k",))[0]
 
 
 def _log_kv_jvp(primals, tangents):
@@ -187,7 +201,7 @@ def _log_kv_jvp(primals, tangents):
     want_dv = not isinstance(dv, SymbolicZero)
     want_dz = not isinstance(dz, SymbolicZero)
     want = ("log_k",) + (("d_u",) if want_dv else ()) + (("y_up",) if want_dz else ())
-    out = dict(zip(want, _log_kv_parts(u, z, want), strict=True))
+    out = dict(zip(want, _parts(u, z, want), strict=True))
     log_k = out["log_k"]
     tangent = jnp.zeros_like(log_k)
     if want_dv:
@@ -237,7 +251,7 @@ def log_kv_ratio(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     """
     v, z = _prepare(v, z)
     upper = v >= -0.5
-    log_up, log_dn = _log_kv_parts(_reflect(v), z, ("log_up", "log_dn"))
+    log_up, log_dn = _parts(_reflect(v), z, ("log_up", "log_dn"))
     return jnp.where(upper, log_up, log_dn)
 
 
@@ -262,7 +276,7 @@ def log_kv_fused(v: ArrayLike, z: ArrayLike) -> LogKvParts:
     """
     v, z = _prepare(v, z)
     upper = v >= -0.5
-    log_k, d_u, log_up, log_dn = _log_kv_parts(_reflect(v), z, _SLOTS[:4])
+    log_k, d_u, log_up, log_dn = _parts(_reflect(v), z, _SLOTS[:4])
     return LogKvParts(
         log_k,
         jnp.where(upper, d_u, -d_u),

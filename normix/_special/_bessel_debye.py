@@ -34,6 +34,8 @@ from fractions import Fraction
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ._bessel_recur import fixed_loop
+
 NU0 = 20.0
 _N_DEBYE = 14
 
@@ -93,16 +95,33 @@ def _horner(coeffs, t):
     return acc
 
 
-def _series(table, p2, w):
-    r"""$\sum_k w^k P_k(p^2)$ by Horner's rule in $w$."""
-    acc = _horner(table[-1], p2)
-    for coeffs in reversed(table[:-1]):
-        acc = acc * w + _horner(coeffs, p2)
-    return acc
+def _series(table, p2, w, unroll=True):
+    r"""$\sum_k w^k P_k(p^2)$ by Horner's rule in $w$ (`unroll=False`: a `fori_loop` over
+    $k$ on the zero-padded coefficient table, a small graph for higher derivatives)."""
+    if unroll:
+        acc = _horner(table[-1], p2)
+        for coeffs in reversed(table[:-1]):
+            acc = acc * w + _horner(coeffs, p2)
+        return acc
+    width = max(len(c) for c in table)
+    padded = jnp.asarray([list(c) + [0.0] * (width - len(c)) for c in table], p2.dtype)
+    last = len(table) - 1
+
+    def row(k):
+        coeffs = padded[k]
+        return fixed_loop(
+            1, width, lambda j, _, acc: acc * p2 + coeffs[width - 1 - j],
+            jnp.zeros_like(p2) + coeffs[width - 1], p2.dtype, False,
+        )
+
+    def body(i, _, acc):
+        return acc * w + row(last - i)
+
+    return fixed_loop(1, last + 1, body, row(last), p2.dtype, False)
 
 
 def debye_log_kv(
-    nu: Float[Array, "..."], x: Float[Array, "..."]
+    nu: Float[Array, "..."], x: Float[Array, "..."], unroll: bool = True
 ) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
     r"""Return $(\log K_\nu,\ \log\frac{K_{\nu+1}}{K_\nu},\ \log\frac{K_{\nu-1}}{K_\nu},\
     \frac{x K_{\nu+1}}{2K_\nu})$ at $x$, for $\nu \ge \nu_0$ and any $x > 0$."""
@@ -110,8 +129,8 @@ def debye_log_kv(
     p = nu / r
     p2 = p * p
     w = -p / nu
-    s_u = _series(_U_COEFFS, p2, w)
-    t_u = _series(_D_COEFFS, p2, w) / s_u  # (S_v - S_u) / S_u = -(x/R)^2 t_u
+    s_u = _series(_U_COEFFS, p2, w, unroll)
+    t_u = _series(_D_COEFFS, p2, w, unroll) / s_u  # (S_v - S_u) / S_u = -(x/R)^2 t_u
     # asinh(nu/x) without forming nu/x (which overflows for tiny x).
     big = nu > x
     x_1 = jnp.where(big, x, 1.0)

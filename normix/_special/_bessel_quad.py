@@ -23,13 +23,15 @@ loses digits for huge $x$).
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ._bessel_recur import fixed_loop
+
 QUAD_N = 16
 QUAD_C = 0.7
 QUAD_X0 = 6.5
 
 
 def trapezoid_log_kv(
-    mu: Float[Array, "..."], x: Float[Array, "..."]
+    mu: Float[Array, "..."], x: Float[Array, "..."], unroll: bool = True
 ) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
     r"""Return $(\log K_\mu(x),\ \frac{xK_{\mu+1}(x)}{2K_\mu(x)},\ \frac{xK_{1-\mu}(x)}{2K_\mu(x)})$
     for $|\mu| \le 1/2$, $x \ge 2$ (finite elsewhere). Plain differentiable JAX: autodiff
@@ -38,12 +40,8 @@ def trapezoid_log_kv(
     sa, ca = jnp.sinh(0.5 * h), jnp.cosh(0.5 * h)
     mh = mu * h
     s1, c1 = jnp.sinh(mh), jnp.cosh(mh)
-    s_half, c_half = jnp.zeros_like(x), jnp.ones_like(x)  # sinh, cosh of t_j / 2
-    s_mu, c_mu = jnp.zeros_like(mh), jnp.ones_like(mh)  # sinh, cosh of mu t_j
-    k0 = 0.5 * jnp.ones_like(mh)
-    k_up, k_dn = k0, k0
-    # Unrolled: a few flops and one exp per node, fused by XLA into one loop.
-    for _ in range(QUAD_N):
+    def node(j, jf, carry):
+        s_half, c_half, s_mu, c_mu, k0, k_up, k_dn = carry
         s_half, c_half = s_half * ca + c_half * sa, c_half * ca + s_half * sa
         s_mu, c_mu = s_mu * c1 + c_mu * s1, c_mu * c1 + s_mu * s1
         ss = s_half * s_half
@@ -52,9 +50,12 @@ def trapezoid_log_kv(
         sh = 2.0 * s_half * c_half  # sinh t_j
         ec = e * c_mu
         es = e * s_mu
-        k0 = k0 + ec
-        k_up = k_up + ec * ch + es * sh
-        k_dn = k_dn + ec * ch - es * sh
+        return s_half, c_half, s_mu, c_mu, k0 + ec, k_up + ec * ch + es * sh, k_dn + ec * ch - es * sh
+
+    zero, one = jnp.zeros_like(mh), jnp.ones_like(mh)
+    # t_j / 2 and mu t_j by angle addition, from t_0 = 0
+    carry = (zero, one, zero, one, 0.5 * one, 0.5 * one, 0.5 * one)
+    *_, k0, k_up, k_dn = fixed_loop(1, QUAD_N + 1, node, carry, x.dtype, unroll)
     half_x = 0.5 * x
     return jnp.log(h * k0) - x, half_x * (k_up / k0), half_x * (k_dn / k0)
 

@@ -67,10 +67,25 @@ def _one_kernel_jvp(primals, tangents):
     return one_kernel(*primals), tuple(tangents)
 
 
+def fixed_loop(start, stop, body, carry, dtype, unroll):
+    """`for k in range(start, stop): carry = body(k, kf, carry)` with `kf` the float `k`.
+
+    Unrolled in Python (`unroll=True`: one fused XLA loop over the elements, fastest) or
+    a `lax.fori_loop` with static bounds (small graphs: used for higher derivatives,
+    whose unrolled graphs take long to compile; still reverse-differentiable)."""
+    if unroll:
+        for k in range(start, stop):
+            carry = body(k, float(k), carry)
+        return carry
+    return jax.lax.fori_loop(
+        start, stop, lambda k, c: body(k, jnp.asarray(k).astype(dtype), c), carry
+    )
+
+
 N_STEPS = 20
 
 
-def recurrence(n, mu, x, log_k0, d0, y0, dy0, ym0):
+def recurrence(n, mu, x, log_k0, d0, y0, dy0, ym0, unroll=True):
     r"""From the low-order values at $(\mu, x)$ ($\log K_\mu$, $\partial_\mu\log K_\mu$,
     $y_\pm = xK_{1\pm\mu}/(2K_\mu)$, $\partial_\mu y_+$) to
     $(\log K_u, \partial_\mu\log K_u, \log\frac{K_{u+1}}{K_u}, \log\frac{K_{u-1}}{K_u},
@@ -83,16 +98,21 @@ def recurrence(n, mu, x, log_k0, d0, y0, dy0, ym0):
     w_prev, w = jnp.ones_like(y0), y0 * beta
     dw_prev, dw = jnp.zeros_like(dy0), dy0 * beta
     wm, wn, wp, dwn = w_prev, w_prev, w, dw_prev  # w_{n-1}, w_n, w_{n+1}, dw_n at n = 0
-    for k in range(1, N_STEPS + 1):
-        c = (mu + float(k)) * beta
+
+    def step(k, kf, carry):
+        w_prev, w, dw_prev, dw, wm, wn, wp, dwn = carry
+        c = (mu + kf) * beta
         w_new = alpha * w_prev + c * w
         dw_new = alpha * dw_prev + c * dw + beta * w
-        sel = n == float(k)
+        sel = n == kf
         wm = jnp.where(sel, w_prev, wm)
         wn = jnp.where(sel, w, wn)
         wp = jnp.where(sel, w_new, wp)
         dwn = jnp.where(sel, dw, dwn)
-        w_prev, w, dw_prev, dw = w, w_new, dw, dw_new
+        return w, w_new, dw, dw_new, wm, wn, wp, dwn
+
+    carry = (w_prev, w, dw_prev, dw, wm, wn, wp, dwn)
+    *_, wm, wn, wp, dwn = fixed_loop(1, N_STEPS + 1, step, carry, x.dtype, unroll)
     log_2_over_x = math.log(2.0) - jnp.log(x)
     l_plus = jnp.maximum(log_2_over_x, 0.0)
     log_k = log_k0 + jnp.log(wn) + n * l_plus

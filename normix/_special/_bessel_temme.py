@@ -26,6 +26,8 @@ import math
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from ._bessel_recur import fixed_loop
+
 # Taylor coefficients of 1/Gamma(1 + m) (computed with mpmath at 50 digits).
 _RGAMMA_TAYLOR = (
     1.0,
@@ -54,40 +56,46 @@ _RGAMMA_TAYLOR = (
 _N_TEMME = 14
 
 
-def _horner(coeffs, t):
-    acc = jnp.full_like(t, coeffs[-1])
-    for c in reversed(coeffs[:-1]):
-        acc = acc * t + c
-    return acc
+def _horner(coeffs, t, unroll=True):
+    if unroll:
+        acc = jnp.full_like(t, coeffs[-1])
+        for c in reversed(coeffs[:-1]):
+            acc = acc * t + c
+        return acc
+    table = jnp.asarray(coeffs[::-1], t.dtype)  # highest degree first
+    return fixed_loop(
+        1, len(coeffs), lambda k, _, acc: acc * t + table[k], jnp.full_like(t, coeffs[-1]),
+        t.dtype, False,
+    )
 
 
-def _gamma12(mu):
+def _gamma12(mu, unroll=True):
     r"""$\Gamma_1(\mu) = -\sum_{k\,odd} a_k \mu^{k-1}$, $\Gamma_2(\mu) = \sum_{k\,even} a_k
     \mu^k$ where $1/\Gamma(1+m) = \sum a_k m^k$."""
     m2 = mu * mu
-    g1 = -_horner(_RGAMMA_TAYLOR[1::2], m2)
-    g2 = _horner(_RGAMMA_TAYLOR[0::2], m2)
+    g1 = -_horner(_RGAMMA_TAYLOR[1::2], m2, unroll)
+    g2 = _horner(_RGAMMA_TAYLOR[0::2], m2, unroll)
     return g1, g2
 
 
-def _sinc_pi(mu):
+def _sinc_pi(mu, unroll=True):
     r"""$\sin(\pi\mu)/(\pi\mu)$ by its Taylor series (exact to rounding for $|\mu| \le 1/2$)."""
     y2 = (math.pi * mu) ** 2
     coeffs = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(12))
-    return _horner(coeffs, y2)
+    return _horner(coeffs, y2, unroll)
 
 
-def _sinhc(s):
+def _sinhc(s, unroll=True):
     r"""$\sinh(s)/s$: Taylor series for $|s| < 1$, the quotient otherwise (double where)."""
     small = jnp.abs(s) < 1.0
     s_small = jnp.where(small, s, 0.0)
     s_big = jnp.where(small, 1.0, s)
     coeffs = tuple(1.0 / math.factorial(2 * k + 1) for k in range(10))
-    return jnp.where(small, _horner(coeffs, s_small * s_small), jnp.sinh(s_big) / s_big)
+    return jnp.where(small, _horner(coeffs, s_small * s_small, unroll), jnp.sinh(s_big) / s_big)
 
 
 def temme_log_kv(
-    mu: Float[Array, "..."], x: Float[Array, "..."]
+    mu: Float[Array, "..."], x: Float[Array, "..."], unroll: bool = True
 ) -> tuple[Float[Array, "..."], Float[Array, "..."], Float[Array, "..."]]:
     r"""Return $(\log K_\mu(x),\ y_+,\ y_-)$ with $y_\pm = x K_{1\pm\mu}(x) / (2 K_\mu(x))$.
 
@@ -113,13 +121,13 @@ def temme_log_kv(
     log_2_over_x = math.log(2.0) - jnp.log(x)
     sigma = mu * log_2_over_x
     mu2 = mu * mu
-    g1, g2 = _gamma12(mu)
+    g1, g2 = _gamma12(mu, unroll)
     gg = g2 * g2 - mu2 * g1 * g1  # 1/(Gamma(1+mu) Gamma(1-mu))
     a_even = g2 / gg
     b_even = g1 / gg
     cosh_s = jnp.cosh(sigma)
-    sinhc_s = _sinhc(sigma)
-    f = (cosh_s * g1 + sinhc_s * log_2_over_x * g2) / _sinc_pi(mu)
+    sinhc_s = _sinhc(sigma, unroll)
+    f = (cosh_s * g1 + sinhc_s * log_2_over_x * g2) / _sinc_pi(mu, unroll)
     s = a_even * cosh_s + mu2 * log_2_over_x * b_even * sinhc_s
     b = a_even * log_2_over_x * sinhc_s + b_even * cosh_s
     # p_k, q_k themselves (needed only for K_{1 +- mu}) are carried separately:
@@ -129,11 +137,8 @@ def temme_log_kv(
     q = 0.5 / e_sigma * (a_even - mu * b_even)
     x2 = 0.25 * x * x
 
-    c = jnp.ones_like(x)
-    sum_f, sum_p, sum_q = f, p, q
-    # Short fixed series: unrolled so that XLA fuses it into one elementwise kernel.
-    for k in range(1, _N_TEMME):
-        kf = float(k)
+    def term(k, kf, carry):
+        f, s, b, p, q, c, sum_f, sum_p, sum_q = carry
         inv = 1.0 / (kf * kf - mu2)
         f = (kf * f + s) * inv
         s, b = (kf * s + mu2 * b) * inv, (kf * b + s) * inv
@@ -141,7 +146,8 @@ def temme_log_kv(
         q = q * (kf - mu) * inv
         c = c * x2 * (1.0 / kf)
         cf = c * f
-        sum_f = sum_f + cf
-        sum_p = sum_p + c * p - kf * cf
-        sum_q = sum_q + c * q - kf * cf
+        return f, s, b, p, q, c, sum_f + cf, sum_p + c * p - kf * cf, sum_q + c * q - kf * cf
+
+    carry = (f, s, b, p, q, jnp.ones_like(x), f, p, q)
+    *_, sum_f, sum_p, sum_q = fixed_loop(1, _N_TEMME, term, carry, x.dtype, unroll)
     return jnp.log(sum_f), sum_p / sum_f, sum_q / sum_f
