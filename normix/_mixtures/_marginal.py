@@ -27,7 +27,6 @@ from typing import ClassVar, Self
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
@@ -223,7 +222,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         and `default_subordinator` (which is in the gauge)."""
         x = jnp.asarray(x)
         n, d = x.shape
-        _check_enough_variation(x, cls.__name__)
+        x = _check_enough_variation(x, cls.__name__)
         w = weights / jnp.sum(weights)
         mu = w @ x
         resid = x - mu[None, :]
@@ -339,27 +338,19 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return self.joint.sample(key, shape)[..., :-1]
 
 
-def _check_enough_variation(x: Array, owner: str) -> None:
-    """Clear errors for data an EM start cannot use (only when values are concrete)."""
+def _check_enough_variation(x: Array, owner: str) -> Array:
+    """Clear errors for data an EM start cannot use: too few rows (at trace time) and
+    constant columns (at run time, also under `jit`, naming the first such column)."""
     n, d = x.shape
     if n <= d:
         raise ValueError(
             f"{owner}: need more observations than dimensions to estimate a covariance "
             f"(got n={n}, d={d})."
         )
-    if isinstance(x, jax.core.Tracer):
-        return
-    arr = np.asarray(x)
-    bad_rows = int(np.sum(~np.all(np.isfinite(arr), axis=1)))
-    if bad_rows:
-        raise ValueError(
-            f"{owner}: {bad_rows} row(s) of the data contain NaN or inf; drop them first, "
-            "e.g. X[jnp.all(jnp.isfinite(X), axis=1)]."
-        )
-    const = np.flatnonzero(np.ptp(arr, axis=0) == 0)
-    if const.size:
-        raise ValueError(
-            f"{owner}: column(s) {const.tolist()} are constant, so the covariance is singular; "
-            "remove them or add noise."
-        )
-
+    constant = jnp.max(x, axis=0) == jnp.min(x, axis=0)
+    messages = tuple(
+        f"{owner}: column {j} of the data is constant, so the covariance is singular; "
+        "remove it or add noise."
+        for j in range(d)
+    )
+    return eqx.branched_error_if(x, jnp.any(constant), jnp.argmax(constant), messages)
