@@ -214,6 +214,7 @@ def _log_kv_jvp(primals, tangents):
 _log_kv.defjvp(_log_kv_jvp, symbolic_zeros=True)
 
 
+@jax.jit
 def log_kv(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     r"""$\log K_v(z)$, the log of the modified Bessel function of the second kind.
 
@@ -234,6 +235,7 @@ def log_kv(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     return _log_kv(v, z)
 
 
+@jax.jit
 def log_kv_ratio(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     r"""$\log K_{v+1}(z) - \log K_v(z)$, computed directly (no cancellation).
 
@@ -255,6 +257,7 @@ def log_kv_ratio(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     return jnp.where(upper, log_up, log_dn)
 
 
+@jax.jit
 def log_kv_fused(v: ArrayLike, z: ArrayLike) -> LogKvParts:
     r"""$\log K_v(z)$, $\partial_v\log K_v(z)$, $\log\frac{K_{v+1}(z)}{K_v(z)}$ and
     $\log\frac{K_{v-1}(z)}{K_v(z)}$ from one evaluation.
