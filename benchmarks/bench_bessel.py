@@ -7,6 +7,13 @@ Grid: v = linspace(-1000, 1000, 101) plus {1e-10, +-0.5, 1.5, 2.5, 19.5, 20.5} (
 linspace), z = logspace(-300, 9, 101). The derivative reference (mpmath.diff, slow) uses a
 documented subsample: every 5th z and every 5th linspace v plus the extra orders.
 scipy has no d/dv; its d/dz is formed from the recurrence with kve (for comparison only).
+
+Timings (best of several warm runs, same process, so the ratios are what to compare):
+throughput on 1e6 points v ~ U(-5, 5), z ~ U(0.1, 50) of `log_kv`, of value + grad in
+(v, z), and of `log_kv_fused`, against scipy `kve`; the "E-step kernel": n = 8312 rows,
+one scalar order v = -10.5 (GH, d = 20), z log-uniform on [1e-3, 1e3] (every region
+below |v| = 20 is hit) and on [2, 60] (typical posterior arguments), computing
+log K_v, d/dv log K_v and both ratios; and the compile time of `jit(hessian(log_kv))`.
 """
 
 import json
@@ -19,7 +26,7 @@ import mpmath as mp
 import numpy as np
 from scipy.special import kve
 
-from normix import log_kv
+from normix._special import log_kv, log_kv_fused, log_kv_ratio
 
 
 jax.config.update("jax_enable_x64", True)
@@ -110,12 +117,51 @@ def throughput(n=10**6):
     vj, zj = jnp.asarray(v), jnp.asarray(z)
     value = jax.jit(log_kv)
     both = jax.jit(jax.vmap(jax.value_and_grad(log_kv, argnums=(0, 1))))
+    fused = jax.jit(log_kv_fused)
     t_sp = best_of(kve, v, z, n=5)
     t_val = best_of(value, vj, zj)
     t_both = best_of(both, vj, zj)
+    t_fused = best_of(fused, vj, zj)
     return {"n": n, "scipy_kve_s": t_sp, "normix_value_s": t_val,
-            "normix_value_and_grad_v_z_s": t_both,
-            "ratio_value_vs_scipy": t_val / t_sp, "ratio_value_grad_vs_scipy": t_both / t_sp}
+            "normix_value_and_grad_v_z_s": t_both, "normix_fused_s": t_fused,
+            "ratio_value_vs_scipy": t_val / t_sp, "ratio_value_grad_vs_scipy": t_both / t_sp,
+            "ratio_fused_vs_scipy": t_fused / t_sp}
+
+
+def _separate(v, z):
+    """The E-step quantities from the separate functions (what callers did before)."""
+    v = jnp.full_like(z, v)
+    log_k = log_kv(v, z)
+    dv = jax.jvp(lambda a: log_kv(a, z), (v,), (jnp.ones_like(v),))[1]
+    ratios = log_kv_ratio(jnp.stack([v, v - 1]), jnp.stack([z, z]))
+    return log_k, dv, ratios[0], -ratios[1]
+
+
+def e_step_kernel(n=8312, v=-10.5):
+    rng = np.random.default_rng(1)
+    out = {"n": n, "v": v}
+    for name, lo, hi in (("wide", 1e-3, 1e3), ("typical", 2.0, 60.0)):
+        z = np.exp(rng.uniform(np.log(lo), np.log(hi), n))
+        zj = jnp.asarray(z)
+
+        def sp(z=z):  # scipy: K_v and K_{v+1} (no d/dv available)
+            return kve(v, z), kve(v + 1, z)
+
+        out[name] = {
+            "z_range": [lo, hi],
+            "scipy_kve_two_orders_ms": 1e3 * best_of(sp, n=20),
+            "normix_value_ms": 1e3 * best_of(jax.jit(log_kv), v, zj, n=20),
+            "normix_fused_ms": 1e3 * best_of(jax.jit(log_kv_fused), v, zj, n=20),
+            "normix_separate_calls_ms": 1e3 * best_of(jax.jit(_separate), v, zj, n=20),
+        }
+    return out
+
+
+def hessian_compile_s():
+    t0 = time.perf_counter()
+    h = jax.jit(jax.hessian(log_kv, argnums=(0, 1)))
+    jax.block_until_ready(h(1.3, 0.7))
+    return time.perf_counter() - t0
 
 
 def main():
@@ -137,9 +183,21 @@ def main():
           f"({thr['ratio_value_vs_scipy']:.2f}x scipy time)")
     print(f"normix value+dv+dz   {thr['normix_value_and_grad_v_z_s']:.3f} s  "
           f"({thr['ratio_value_grad_vs_scipy']:.2f}x scipy time)")
+    print(f"normix log_kv_fused  {thr['normix_fused_s']:.3f} s  "
+          f"({thr['ratio_fused_vs_scipy']:.2f}x scipy time)")
+    ek = e_step_kernel()
+    print(f"\nE-step kernel: n = {ek['n']}, v = {ek['v']} (ms, best of 20)")
+    print(f"{'z range':16}{'scipy kve x2':>14}{'log_kv':>10}{'fused':>10}{'separate':>10}")
+    for name in ("wide", "typical"):
+        r = ek[name]
+        print(f"{str(r['z_range']):16}{r['scipy_kve_two_orders_ms']:14.3f}"
+              f"{r['normix_value_ms']:10.3f}{r['normix_fused_ms']:10.3f}"
+              f"{r['normix_separate_calls_ms']:10.3f}")
+    hc = hessian_compile_s()
+    print(f"\njit(hessian(log_kv)) compile + first call: {hc:.1f} s")
     with open(os.path.join(RESULTS, "bessel.json"), "w") as fh:
-        json.dump({"accuracy": acc, "throughput": thr, "device": str(jax.devices()[0])},
-                  fh, indent=2)
+        json.dump({"accuracy": acc, "throughput": thr, "e_step_kernel": ek,
+                   "hessian_compile_s": hc, "device": str(jax.devices()[0])}, fh, indent=2)
 
 
 if __name__ == "__main__":
