@@ -1,33 +1,37 @@
 r"""$\log K_v(z)$, the modified Bessel function of the second kind, in log space.
 
-Public functions: [`log_kv`][] and [`log_kv_ratio`][]. Both are pure JAX, elementwise with
-broadcasting, finite for every real $v$ and $z > 0$, and follow the inputs' dtype.
+Public functions: [`log_kv`][], [`log_kv_ratio`][] and [`log_kv_fused`][] (value,
+$\partial_v$ and both neighbour ratios from one evaluation). All are pure JAX, jitted,
+elementwise with broadcasting, finite for every real $v$ and $z > 0$, and follow the
+inputs' dtype.
 
-## Region map ($\nu = |v|$, $\nu_0 = 20$)
+## Region map ($\nu = |v|$, $\nu_0 = 20$, $\mu = \nu - \mathrm{round}(\nu) \in [-\frac12, \frac12]$)
 
 | region | method | file |
 |---|---|---|
 | $\nu \ge \nu_0$, any $z$ | Debye/Olver uniform expansion, 14 terms | `_bessel_debye.py` |
-| $\nu < \nu_0$, $z \le 2$ | Temme series for $K_\mu, K_{\mu+1}$, $\mu = \nu - \mathrm{round}(\nu)$, then forward recurrence | `_bessel_temme.py` + here |
-| $\nu < \nu_0$, $z > 2$ | trapezoid rule on $\int_0^\infty e^{-z\cosh t}\cosh(\nu t)\,dt$, 40 nodes | `_bessel_quad.py` |
+| $\nu < \nu_0$, $z \le 2$ | Temme series, $K_\mu, K_{\mu\pm1}$; recurrence | `_bessel_temme.py` |
+| $\nu < \nu_0$, $z > 2$ | trapezoid (16 nodes); recurrence | `_bessel_quad.py` |
 
-Why these: every region is a *fixed* amount of vectorised work (no data-dependent loop),
-each is accurate to a few ulps on its whole domain including the overflow corners, and
-each is an analytic function of $(v, z)$ written in differentiable JAX, so the
-$v$-derivative is the exact derivative of a converged series/expansion/quadrature
-(no finite differences). The Debye expansion is uniform in $z$, so it covers tiny $z$ with
-large $\nu$ (where $\log K \approx \log\Gamma(\nu) + \nu\log(2/z)$) and huge $z$ alike. Below
-$\nu_0$ Temme's series is the classical choice for small $z$ (it handles
-$\nu \to 0$ and $\nu \to 1/2$ without cancellation). For $z > 2$ the trapezoid rule was
-preferred over Steed's CF2: it needs no recurrence, has no intermediate that can overflow
-for huge $z$, and yields $K_{\nu+1}/K_\nu$ from the same nodes. Under `vmap`/`where`
-every branch runs, so each branch sees guarded inputs (the "double where").
+The recurrence (`_bessel_recur.py`) is division-free, scaled, and runs a fixed 20 steps.
+Every region is a *fixed* amount of vectorised work (no data-dependent loop), accurate to
+a few ulps on its whole domain including the overflow corners, and written in
+differentiable JAX, so $\partial_v$ is the exact derivative of a converged
+series/expansion/quadrature, carried as a forward-mode tangent in $\mu$ alongside the
+value. Working at the small order $\mu$ keeps the quadrature short for every $z \ge 2$
+(the integrand's saddle stays at $t = 0$), with one `exp` per node.
 
-Forward recurrence (stable for $K$) is carried in the scaled ratio
-$y_k = z K_{\mu+k+1}/(2K_{\mu+k})$, $y_k = (z^2/4)/y_{k-1} + \mu + k$, bounded by
-$k + 3/2$ for $z \le 2$, so the product $\prod_{k<n} y_k$ cannot overflow and
+Cost control (PITFALLS #5, #6):
 
-$$\log K_{\mu+n}(z) = \log K_\mu(z) + n\log\frac2z + \log\prod_{k<n} y_k .$$
+* batch-level branches: a region is computed only if some element of the batch needs it
+  (`lax.cond` on `any`; under `vmap` it becomes a `select`). An E-step batch with one
+  order $v$ and arguments $z_i > 2$ runs the quadrature pipeline alone;
+* each region pipeline is one XLA loop over the elements (see `one_kernel`), and
+  computes only the outputs asked for;
+* second derivatives go through `fori_loop` forms of the same code (a `custom_jvp` on
+  the shared parts), so `jit(hessian(log_kv))` compiles in seconds.
+
+Under `where`/`select` every branch sees guarded inputs (the "double where").
 
 ## Derivatives
 
@@ -38,11 +42,8 @@ $$\partial_z \log K_v(z) = \frac{u - 2y}{z}, \quad y = \frac{z K_{u+1}(z)}{2K_u(
 \partial_v \log K_v(z) = \pm\partial_u \log K_u(z),$$
 
 where $u = v$ for $v \ge -1/2$ and $u = -v$ otherwise (all formulas accept
-$u \ge -1/2$ and are even in $u$ near 0, so second derivatives are right at $v = 0$),
-
-the ratio coming from the same evaluation and $\partial_u$ from forward-mode autodiff
-of the Temme and Debye formulas, and from the quadrature of
-$\partial_u K_u = \int_0^\infty t \sinh(ut)e^{-z\cosh t}dt$ in the trapezoid region. The tangent rule is itself differentiable JAX, so Hessians work.
+$u \ge -1/2$ and are even in $u$ near 0, so second derivatives are right at $v = 0$).
+The tangent rule is itself differentiable, so Hessians work.
 """
 
 import functools
@@ -158,7 +159,8 @@ def _log_kv_parts(u, x, want, unroll):
     )
     deb = _if_any(use_debye, _debye_pipeline(want, unroll), fill, jnp.where(use_debye, u, NU0), x)
     return tuple(
-        jnp.where(use_debye, d, jnp.where(small, t, q)) for d, t, q in zip(deb, temme, quad, strict=True)
+        jnp.where(use_debye, d, jnp.where(small, t, q))
+        for d, t, q in zip(deb, temme, quad, strict=True)
     )
 
 

@@ -50,7 +50,9 @@ def trapezoid_log_kv(
         sh = 2.0 * s_half * c_half  # sinh t_j
         ec = e * c_mu
         es = e * s_mu
-        return s_half, c_half, s_mu, c_mu, k0 + ec, k_up + ec * ch + es * sh, k_dn + ec * ch - es * sh
+        k_up = k_up + ec * ch + es * sh
+        k_dn = k_dn + ec * ch - es * sh
+        return s_half, c_half, s_mu, c_mu, k0 + ec, k_up, k_dn
 
     zero, one = jnp.zeros_like(mh), jnp.ones_like(mh)
     # t_j / 2 and mu t_j by angle addition, from t_0 = 0

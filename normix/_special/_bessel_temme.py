@@ -4,8 +4,8 @@ With $\sigma = \mu \ln(2/x)$, $\Gamma_1(\mu) = \frac{1}{2\mu}\bigl(\frac{1}{\Gam
 \frac{1}{\Gamma(1+\mu)}\bigr)$ and $\Gamma_2(\mu) = \frac12\bigl(\frac{1}{\Gamma(1-\mu)} +
 \frac{1}{\Gamma(1+\mu)}\bigr)$ (Temme 1975, J. Comput. Phys. 19, 324):
 
-$$K_\mu(x) = \sum_{k\ge0} c_k f_k, \qquad \frac{x}{2} K_{\mu+1}(x) = \sum_{k \ge 0} c_k (p_k - k f_k),
-\qquad c_k = \frac{(x^2/4)^k}{k!},$$
+$$K_\mu(x) = \sum_{k\ge0} c_k f_k, \qquad
+\frac{x}{2} K_{\mu+1}(x) = \sum_{k \ge 0} c_k (p_k - k f_k), \qquad c_k = \frac{(x^2/4)^k}{k!},$$
 
 $$f_0 = \frac{\mu\pi}{\sin \mu\pi}\Bigl[\cosh\sigma\,\Gamma_1(\mu) + \frac{\sinh\sigma}{\sigma}
 \ln\frac{2}{x}\,\Gamma_2(\mu)\Bigr], \quad p_0 = \tfrac12 e^{\sigma}\Gamma(1+\mu), \quad
