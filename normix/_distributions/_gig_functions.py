@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaln
 from jaxtyping import Array, ArrayLike, Float
 
-from .._special import log_kv, log_kv_ratio
+from .._special import log_kv, log_kv_fused, log_kv_ratio
 
 __all__ = [
     "gig_expectations",
@@ -139,20 +139,21 @@ def _d_log_kv_dv(v: Array, z: Array) -> Array:
 
 def _interior_moments(p: Array, log_w: Array, hlr: Array, second: bool) -> tuple[Array, ...]:
     r"""Interior $(\mathbb{E}\log Y, \mathbb{E}Y^{-1}, \mathbb{E}Y)$ and, if `second`,
-    $(\mathbb{E}Y^{-2}, \mathbb{E}Y^{2})$, from one stacked `log_kv_ratio` call (orders
-    $p-1, p$, and $p-2, p+1$ if `second`) and one $\partial_v\log K$ (one compiled
-    instance each). $K_{p+2}/K_p = R_{p+1}R_p$, $K_{p-2}/K_p = 1/(R_{p-2}R_{p-1})$ with
+    $(\mathbb{E}Y^{-2}, \mathbb{E}Y^{2})$, from one `log_kv_fused` call ($\partial_p\log K_p$,
+    $\log R_p$, $\log(K_{p-1}/K_p)$) and, if `second`, one stacked `log_kv_ratio` call
+    (orders $p-2, p+1$). $K_{p+2}/K_p = R_{p+1}R_p$, $K_{p-2}/K_p = 1/(R_{p-2}R_{p-1})$ with
     $R_v = K_{v+1}/K_v$."""
     w = jnp.exp(log_w)
-    orders = [p, p - 1] + ([p - 2, p + 1] if second else [])
-    ratios = log_kv_ratio(jnp.stack(orders), jnp.stack([w] * len(orders)))
-    e_y = jnp.exp(hlr + ratios[0])
-    e_inv = jnp.exp(-hlr - ratios[1])
-    e_log = hlr + _d_log_kv_dv(p, w)
+    # one fused evaluation: d/dp log K_p, log(K_{p+1}/K_p), log(K_{p-1}/K_p)
+    parts = log_kv_fused(p, w)
+    e_y = jnp.exp(hlr + parts.log_ratio_next)
+    e_inv = jnp.exp(-hlr + parts.log_ratio_prev)
+    e_log = hlr + parts.dlog_kv_dv
     if not second:
         return e_log, e_inv, e_y
-    e_inv2 = jnp.exp(-2 * hlr - ratios[1] - ratios[2])
-    e_y2 = jnp.exp(2 * hlr + ratios[0] + ratios[3])
+    ratios = log_kv_ratio(jnp.stack([p - 2, p + 1]), jnp.stack([w, w]))
+    e_inv2 = jnp.exp(-2 * hlr + parts.log_ratio_prev - ratios[0])
+    e_y2 = jnp.exp(2 * hlr + parts.log_ratio_next + ratios[1])
     return e_log, e_inv, e_y, e_inv2, e_y2
 
 
