@@ -132,11 +132,6 @@ def gig_log_normalizer(p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Array,
     return jnp.where(improper, jnp.inf, out)
 
 
-def _d_log_kv_dv(v: Array, z: Array) -> Array:
-    r"""$\partial_v \log K_v(z)$ through `log_kv`'s `custom_jvp`."""
-    return jax.jvp(lambda vv: log_kv(vv, z), (v,), (jnp.ones_like(v),))[1]
-
-
 def _interior_moments(p: Array, log_w: Array, hlr: Array, second: bool) -> tuple[Array, ...]:
     r"""Interior $(\mathbb{E}\log Y, \mathbb{E}Y^{-1}, \mathbb{E}Y)$ and, if `second`,
     $(\mathbb{E}Y^{-2}, \mathbb{E}Y^{2})$, from one `log_kv_fused` call ($\partial_p\log K_p$,
