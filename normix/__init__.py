@@ -55,6 +55,17 @@ from ._mixtures import (
     StudentT as StudentT,
     VarianceGamma as VarianceGamma,
 )
+from ._finite import (
+    AbstractComponents as AbstractComponents,
+    FiniteMixture as FiniteMixture,
+    GaussianComponents as GaussianComponents,
+    MixtureCandidate as MixtureCandidate,
+    MixtureEM as MixtureEM,
+    MixtureSelection as MixtureSelection,
+    StackedComponents as StackedComponents,
+    fit_mixture as fit_mixture,
+    select_mixture as select_mixture,
+)
 from ._special import log_kv as log_kv, log_kv_ratio as log_kv_ratio
 from ._selection import CandidateFit as CandidateFit, Selection as Selection, select as select
 from ._version import __version__ as __version__

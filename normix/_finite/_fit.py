@@ -1,0 +1,326 @@
+# ruff: noqa: F722  (jaxtyping shape strings)
+r"""`normix.fit_mixture`: fit a K-component mixture by EM through `normix.fit`.
+
+Steps: (1) starting responsibilities from k-means++ or at random (or a user model);
+(2) the start is the M-step of those responsibilities (Gaussian components, then, for
+GH-family components, each Gaussian turned into the family's default law with the same
+location and dispersion, $\gamma = 0$); (3) EM by `normix.fit`. With `n_init > 1` the
+starts are built and fitted as *one* `vmap`ped batch (`normix.fit_multistart`) and the
+start with the highest final log-likelihood is kept.
+"""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+
+from .._covariance import DenseCovariance
+from .._distributions import MultivariateNormal
+from .._fitting import AbstractEMSolver, EMResult, fit, fit_multistart, validate_data
+from .._mixtures import AbstractNormalMixture
+from ._gaussian import GaussianComponents, check_covariance_type
+from ._init import kmeans_responsibilities, random_responsibilities
+from ._mixture import FiniteMixture, MixtureStats
+from ._solver import MixtureEM
+from ._stacked import StackedComponents
+
+_INITS = ("kmeans++", "random")
+
+
+def _global_precision_cholesky(
+    x: Array, w: Array, covariance_type: str, K: int, reg: float
+) -> Array:
+    """Precision factors of the pooled data covariance (placeholders for empty components)."""
+    wn = w / jnp.sum(w)
+    xc = x - (wn @ x)[None, :]
+    d = x.shape[1]
+    var = wn @ (xc * xc) + reg
+    if covariance_type in ("full", "tied"):
+        cov = (xc * wn[:, None]).T @ xc + reg * jnp.eye(d, dtype=x.dtype)
+        L = jnp.linalg.cholesky(cov)
+        P = jax.scipy.linalg.solve_triangular(L, jnp.eye(d, dtype=x.dtype), lower=True).T
+        return P if covariance_type == "tied" else jnp.broadcast_to(P, (K, d, d))
+    if covariance_type == "diag":
+        return jnp.broadcast_to(1.0 / jnp.sqrt(var), (K, d))
+    return jnp.broadcast_to(1.0 / jnp.sqrt(jnp.mean(var)), (K,))
+
+
+def gaussian_from_responsibilities(
+    x: Float[Array, "n d"],
+    w: Float[Array, " n"],
+    resp: Float[Array, "n K"],
+    covariance_type: str = "full",
+    *,
+    reg_covar: float = 1e-6,
+    prior_strength: float = 0.0,
+    prior_scale: Array | None = None,
+    weight_concentration: float = 1.0,
+) -> FiniteMixture:
+    """The Gaussian mixture given by one M-step from responsibilities `resp` (rows sum to
+    one), with sample weights `w`. A component with no mass gets the pooled data
+    covariance and the data mean."""
+    K = resp.shape[1]
+    total = jnp.sum(w)
+    wn = w / total
+    mean = wn @ x
+    placeholder = GaussianComponents(
+        jnp.broadcast_to(mean, (K, x.shape[1])),
+        _global_precision_cholesky(x, w, covariance_type, K, reg_covar),
+        covariance_type,
+        reg_covar=reg_covar,
+        prior_strength=prior_strength,
+        prior_scale=prior_scale,
+    )
+    mixture = FiniteMixture(
+        jnp.full((K,), 1.0 / K, dtype=x.dtype),
+        placeholder,
+        weight_concentration=weight_concentration,
+    )
+    resp_w = resp * wn[:, None]
+    mass = jnp.sum(resp_w, axis=0)
+    xc = x - mean[None, :]
+    stats = placeholder.e_step(x, resp_w, mass, xc)
+    return mixture.m_step(MixtureStats(mass=mass, components=stats, total_weight=total))
+
+
+def _gh_from_gaussian(
+    family: type[AbstractNormalMixture], gaussian: FiniteMixture, reg_covar: float
+) -> FiniteMixture:
+    """Each Gaussian component $N(m_k, S_k)$ as the family's default law with $\\mu = m_k$,
+    $\\gamma = 0$, $\\Sigma = S_k$."""
+    comps = gaussian.components
+    d = comps.dim
+    dtype = comps.means.dtype
+    sub = family.default_subordinator(d, dtype)
+
+    def one(mu, cov):
+        joint = family.joint_family(
+            mu, jnp.zeros_like(mu), DenseCovariance(jnp.linalg.cholesky(cov)), sub
+        )
+        return family.from_joint(joint)
+
+    stacked = eqx.filter_vmap(one)(comps.means, comps.component_covariances())
+    return FiniteMixture(
+        gaussian.weights,
+        StackedComponents(stacked, reg_covar=reg_covar),
+        weight_concentration=gaussian.weight_concentration,
+    )
+
+
+def _count_distinct_rows(x: Any, w: Any) -> int | None:
+    """Number of distinct rows with positive weight, or None under tracing."""
+    if isinstance(x, jax.core.Tracer) or isinstance(w, jax.core.Tracer):
+        return None
+    xa = np.asarray(x)
+    if w is not None:
+        xa = xa[np.asarray(w) > 0]
+    return int(np.unique(xa.reshape(len(xa), -1), axis=0).shape[0])
+
+
+def _check_component(component: Any, covariance: str) -> None:
+    if component is MultivariateNormal:
+        check_covariance_type(covariance, "fit_mixture")
+        return
+    if isinstance(component, type) and issubclass(component, AbstractNormalMixture):
+        if covariance != "full":
+            raise ValueError(
+                f"fit_mixture: {component.__name__} components have a dense dispersion matrix; "
+                f"covariance={covariance!r} is only available for MultivariateNormal components."
+            )
+        return
+    raise TypeError(
+        "fit_mixture: `component` must be normix.MultivariateNormal or a GH-family class "
+        "(GeneralizedHyperbolic, NormalInverseGaussian, NormalInverseGamma, VarianceGamma, "
+        f"StudentT, Hyperbolic), got {component!r}."
+    )
+
+
+def initial_mixture(
+    key: PRNGKeyArray,
+    x: Float[Array, "n d"],
+    w: Float[Array, " n"],
+    n_components: int,
+    *,
+    component: Any = MultivariateNormal,
+    covariance: str = "full",
+    init: str = "kmeans++",
+    reg_covar: float = 1e-6,
+    prior_strength: float = 0.0,
+    prior_scale: Array | None = None,
+    weight_concentration: float = 1.0,
+    n_lloyd: int = 10,
+) -> FiniteMixture:
+    """A starting mixture from `init` (`"kmeans++"` or `"random"`), a pure function of
+    `key` (so it can be `vmap`ped over keys)."""
+    if init == "kmeans++":
+        resp = kmeans_responsibilities(key, x, w, n_components, n_lloyd)
+    elif init == "random":
+        resp = random_responsibilities(key, x, n_components)
+    else:
+        raise ValueError(
+            f"fit_mixture: `init` must be one of {_INITS} or a FiniteMixture, got {init!r}."
+        )
+    gaussian = gaussian_from_responsibilities(
+        x,
+        w,
+        resp,
+        covariance if component is MultivariateNormal else "full",
+        reg_covar=reg_covar,
+        prior_strength=prior_strength,
+        prior_scale=prior_scale,
+        weight_concentration=weight_concentration,
+    )
+    if component is MultivariateNormal:
+        return gaussian
+    return _gh_from_gaussian(component, gaussian, reg_covar)
+
+
+def fit_mixture(
+    X: ArrayLike,
+    n_components: int,
+    *,
+    component: Any = MultivariateNormal,
+    covariance: str = "full",
+    n_init: int = 1,
+    init: str | FiniteMixture = "kmeans++",
+    key: PRNGKeyArray | None = None,
+    max_steps: int = 200,
+    tol: float = 1e-6,
+    reg_covar: float = 1e-6,
+    weight_concentration: float = 1.0,
+    covariance_prior: float = 0.0,
+    weights: ArrayLike | None = None,
+    solver: AbstractEMSolver | None = None,
+    throw: bool = False,
+    verbose: bool | int = False,
+    n_lloyd: int = 10,
+) -> EMResult:
+    r"""Fit a K-component finite mixture by EM.
+
+    **Arguments:**
+
+    - `X`: data, shape `(n, d)`.
+    - `n_components`: $K \ge 1$.
+    - `component`: `normix.MultivariateNormal` (default) or a GH-family class
+      (`GeneralizedHyperbolic`, `NormalInverseGaussian`, `NormalInverseGamma` (skew-t),
+      `VarianceGamma`, `StudentT`, `Hyperbolic`).
+    - `covariance`: for Gaussian components, scikit-learn's `"full"`, `"diag"`,
+      `"spherical"` or `"tied"`; GH-family components are always `"full"`.
+    - `n_init`: number of starts, fitted as one `vmap`ped batch; the best is kept.
+    - `init`: `"kmeans++"` (default), `"random"` (random responsibilities) or an initial
+      `FiniteMixture` (then `n_init`, `covariance`, `component` are taken from it).
+    - `key`: PRNG key for the starts (required unless `init` is a model).
+    - `max_steps`, `tol`: at most `max_steps` EM iterations; stop when the mean
+      log-likelihood changes by less than `tol` (absolute, nats per observation; as
+      scikit-learn's `tol`). Ignored if `solver` is given.
+    - `reg_covar`: added to the diagonal of every covariance ($\Sigma_k$ for GH-family
+      components) after each M-step.
+    - `weight_concentration`: $\alpha \ge 1$ of a symmetric Dirichlet prior on the weights
+      (MAP EM; `1` = maximum likelihood).
+    - `covariance_prior`: strength $\nu \ge 0$ (in pseudo-observations) of a conjugate
+      prior shrinking Gaussian covariances towards the diagonal of the data covariance
+      (MAP EM; `0` = none).
+    - `weights`: optional non-negative sample weights, shape `(n,)`.
+    - `solver`: an `AbstractEMSolver` replacing the default `MixtureEM(tol)`.
+    - `throw`: raise if the best fit did not converge or went non-finite (default: report
+      it in `result.result` / `result.converged`).
+
+    **Returns:** an `EMResult` whose `.model` is the fitted `FiniteMixture`.
+
+    **Errors:** `ValueError` if $K$ exceeds the number of distinct (positively weighted)
+    rows of `X` (checked when `X` is concrete), or if $K > n$.
+    """
+    if not isinstance(n_components, int) or isinstance(n_components, bool) or n_components < 1:
+        raise ValueError(f"fit_mixture: `n_components` must be an int >= 1, got {n_components!r}.")
+    if not isinstance(n_init, int) or n_init < 1:
+        raise ValueError(f"fit_mixture: `n_init` must be an int >= 1, got {n_init!r}.")
+    x, w = validate_data(X, weights)
+    if x.ndim != 2:
+        raise ValueError(f"fit_mixture: `X` must have shape (n, d), got {x.shape}.")
+    n = x.shape[0]
+    if n_components > n:
+        raise ValueError(
+            f"fit_mixture: n_components={n_components} exceeds the number of observations n={n}."
+        )
+    distinct = _count_distinct_rows(X, weights)
+    if distinct is not None and n_components > distinct:
+        raise ValueError(
+            f"fit_mixture: n_components={n_components} exceeds the number of distinct data "
+            f"points ({distinct}); a mixture with more components than distinct points is "
+            "degenerate. Use fewer components."
+        )
+    if solver is None:
+        solver = MixtureEM(tol=float(tol))
+    user_weights = None if weights is None else w
+    if isinstance(init, FiniteMixture):
+        if init.n_components != n_components:
+            raise ValueError(
+                f"fit_mixture: the initial model has {init.n_components} components, "
+                f"n_components={n_components}."
+            )
+        return fit(
+            init,
+            x,
+            weights=user_weights,
+            solver=solver,
+            max_steps=max_steps,
+            throw=throw,
+            verbose=verbose,
+        )
+    _check_component(component, covariance)
+    if key is None:
+        raise ValueError("fit_mixture: pass a PRNG `key` (e.g. jax.random.key(0)) for the starts.")
+    if not (isinstance(covariance_prior, (int, float)) and covariance_prior >= 0):
+        raise ValueError(f"fit_mixture: `covariance_prior` must be >= 0, got {covariance_prior!r}.")
+    prior_scale = None
+    if covariance_prior > 0:
+        if component is not MultivariateNormal:
+            raise ValueError(
+                "fit_mixture: `covariance_prior` is implemented for MultivariateNormal components."
+            )
+        wn = w / jnp.sum(w)
+        xc = x - (wn @ x)[None, :]
+        prior_scale = wn @ (xc * xc)
+
+    def start(k: PRNGKeyArray) -> FiniteMixture:
+        return initial_mixture(
+            k,
+            x,
+            w,
+            n_components,
+            component=component,
+            covariance=covariance,
+            init=init,
+            reg_covar=reg_covar,
+            prior_strength=float(covariance_prior),
+            prior_scale=prior_scale,
+            weight_concentration=weight_concentration,
+            n_lloyd=n_lloyd,
+        )
+
+    if n_init == 1:
+        model = eqx.filter_jit(start)(key)
+        return fit(
+            model,
+            x,
+            weights=user_weights,
+            solver=solver,
+            max_steps=max_steps,
+            throw=throw,
+            verbose=verbose,
+        )
+    models = eqx.filter_jit(eqx.filter_vmap(start))(jr.split(key, n_init))
+    best, _ = fit_multistart(
+        models,
+        x,
+        weights=user_weights,
+        solver=solver,
+        max_steps=max_steps,
+        throw=throw,
+        verbose=verbose,
+    )
+    return best

@@ -1,0 +1,169 @@
+# ruff: noqa: F722  (jaxtyping shape strings)
+r"""Mixture components from a GH-family law: K normal variance-mean mixtures stacked.
+
+`StackedComponents(model)` holds one `AbstractNormalMixture` (`GeneralizedHyperbolic`,
+`NormalInverseGaussian`, `NormalInverseGamma`, `VarianceGamma`, `StudentT`, `Hyperbolic`)
+whose every array leaf has a leading axis $K$. Every per-component computation is one
+`eqx.filter_vmap` over that axis:
+
+* $\log p_k(x_i)$ is the component's own Bessel-function density;
+* the E-step of component $k$ is the component's own weighted E-step
+  (`e_step_with_log_likelihood`) with weights $w_i r_{ik}$: it returns the weighted means of
+  the posterior expectations of the joint sufficient statistics
+  $(\log Y, Y^{-1}, Y, X, XY^{-1}, XX^\top Y^{-1})$ given $x_i$ under component $k$;
+* the M-step is the component's own `m_step` (closed form for the normal part, the
+  subordinator's $\eta\to\theta$ map, in its scale gauge) on those statistics, so a
+  K-component mixture of GH laws is fitted by exactly the EM of one GH law, applied with
+  responsibility weights.
+
+`reg_covar` is added to the diagonal of every dispersion matrix $\Sigma_k$ after the
+M-step (as in scikit-learn's Gaussian mixtures), so a component collapsing onto a few
+(or duplicated) points stays positive definite.
+"""
+
+from typing import Self
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._covariance import DenseCovariance
+from .._mixtures import AbstractNormalMixture, NormalMixtureStats
+from ._components import AbstractComponents, empty_components
+
+
+def _index(tree, i: int):
+    return jax.tree.map(lambda leaf: leaf[i] if eqx.is_array(leaf) else leaf, tree)
+
+
+def _select_rows(keep_new: Array, new, old):
+    """Leaf by leaf, component `k` from `new` where `keep_new[k]`, else from `old`."""
+
+    def pick(a, b):
+        if not eqx.is_array(a):
+            return a
+        mask = keep_new.reshape((-1,) + (1,) * (a.ndim - 1))
+        return jnp.where(mask, a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
+def _regularise(model: AbstractNormalMixture, reg_covar: float) -> AbstractNormalMixture:
+    r"""$\Sigma \to \Sigma + \text{reg\_covar}\, I$ for one (unbatched) component."""
+    sigma = model.covariance.as_matrix()
+    eye = jnp.eye(model.dim, dtype=sigma.dtype)
+    cov = DenseCovariance(jnp.linalg.cholesky(sigma + reg_covar * eye))
+    return model.with_joint(eqx.tree_at(lambda j: j.covariance, model.joint, cov))
+
+
+class StackedComponents(AbstractComponents):
+    r"""K components of one GH-family class, stored as one batched model.
+
+    **Arguments:**
+
+    - `model`: an `AbstractNormalMixture` whose array leaves all have a leading axis $K$
+      (build it with `eqx.filter_vmap` over a constructor, or `stack_components`).
+    - `reg_covar`: added to the diagonal of each $\Sigma_k$ after every M-step (default
+      `1e-6`; `0` switches it off).
+    """
+
+    model: AbstractNormalMixture
+    reg_covar: float = eqx.field(static=True)
+
+    def __init__(self, model: AbstractNormalMixture, *, reg_covar: float = 1e-6):
+        if not isinstance(model, AbstractNormalMixture):
+            raise TypeError(
+                "StackedComponents: `model` must be a batched GH-family law (an "
+                f"AbstractNormalMixture such as NormalInverseGaussian), got {type(model).__name__}."
+            )
+        if model.mu.ndim != 2:
+            raise ValueError(
+                "StackedComponents: `model` must be batched over components (`mu` of shape "
+                f"(K, d)), got `mu` of shape {model.mu.shape}."
+            )
+        if not (isinstance(reg_covar, (int, float)) and reg_covar >= 0):
+            raise ValueError(
+                f"StackedComponents: `reg_covar` must be a float >= 0, got {reg_covar!r}."
+            )
+        self.model = model
+        self.reg_covar = float(reg_covar)
+
+    @property
+    def n_components(self) -> int:
+        return self.model.mu.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.model.mu.shape[1]
+
+    @property
+    def family(self) -> type[AbstractNormalMixture]:
+        return type(self.model)
+
+    def component(self, k: int) -> AbstractNormalMixture:
+        """Component `k` as an ordinary (unbatched) model."""
+        return _index(self.model, k)
+
+    def log_prob_rows(self, x: Float[Array, "n d"]) -> tuple[Float[Array, "n K"], None]:
+        rows = eqx.filter_vmap(lambda m: m.log_prob(x))(self.model)
+        return rows.T, None
+
+    def e_step(
+        self,
+        x: Float[Array, "n d"],
+        resp_weights: Float[Array, "n K"],
+        mass: Float[Array, " K"],
+        aux: None,
+    ) -> NormalMixtureStats:
+        # An emptied component gets uniform weights here (its statistics are discarded by
+        # the M-step), so no 0/0 is ever formed.
+        empty = empty_components(mass)
+        uniform = jnp.ones_like(resp_weights[:, 0])
+        weights = jnp.where(empty[None, :], uniform[:, None], resp_weights)
+        return eqx.filter_vmap(lambda m, w: m.e_step(x, w))(self.model, weights.T)
+
+    def m_step(
+        self, stats: NormalMixtureStats, mass: Float[Array, " K"], total_weight: Float[Array, ""]
+    ) -> Self:
+        reg = self.reg_covar
+
+        def one(m: AbstractNormalMixture, s: NormalMixtureStats) -> AbstractNormalMixture:
+            new = m.m_step(s)
+            return _regularise(new, reg) if reg > 0 else new
+
+        new = eqx.filter_vmap(one)(self.model, stats)
+        new = _select_rows(~empty_components(mass), new, self.model)
+        return eqx.tree_at(lambda c: c.model, self, new)
+
+    def n_parameters(self) -> int:
+        return self.n_components * self.component(0).n_parameters()
+
+    def sample_each(self, key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "... K d"]:
+        keys = jr.split(key, self.n_components)
+        draws = eqx.filter_vmap(lambda m, k: m.sample(k, shape))(self.model, keys)
+        return jnp.moveaxis(draws, 0, -2)
+
+    def component_means(self) -> Float[Array, "K d"]:
+        return eqx.filter_vmap(lambda m: m.mean())(self.model)
+
+    def component_covariances(self) -> Float[Array, "K d d"]:
+        return eqx.filter_vmap(lambda m: m.cov())(self.model)
+
+
+def stack_components(models, *, reg_covar: float = 1e-6) -> StackedComponents:
+    """`StackedComponents` from a list of models of one GH-family class (same dimension)."""
+    models = list(models)
+    if not models:
+        raise ValueError("stack_components: need at least one component.")
+    kinds = {type(m) for m in models}
+    if len(kinds) != 1:
+        raise TypeError(
+            "stack_components: all components must be of one family, got "
+            f"{sorted(k.__name__ for k in kinds)}."
+        )
+    stacked = jax.tree.map(
+        lambda *leaves: jnp.stack(leaves) if eqx.is_array(leaves[0]) else leaves[0], *models
+    )
+    return StackedComponents(stacked, reg_covar=reg_covar)
