@@ -41,6 +41,14 @@ from ._fitting import (
     fit_multistart as fit_multistart,
 )
 from ._mixtures import (
+    AbstractFactorNormalMixture as AbstractFactorNormalMixture,
+    FactorGeneralizedHyperbolic as FactorGeneralizedHyperbolic,
+    FactorMixtureStats as FactorMixtureStats,
+    FactorNormalInverseGamma as FactorNormalInverseGamma,
+    FactorNormalInverseGaussian as FactorNormalInverseGaussian,
+    FactorVarianceGamma as FactorVarianceGamma,
+)
+from ._mixtures import (
     AbstractJointNormalMixture as AbstractJointNormalMixture,
     AbstractNormalMixture as AbstractNormalMixture,
     GeneralizedHyperbolic as GeneralizedHyperbolic,

@@ -140,10 +140,11 @@ def _fit_impl(
     max_steps: int,
     throw: bool,
     print_every: int,
+    init_kwargs: dict[str, Any],
 ) -> EMResult:
     x, w = validate_data(x, w)
     if isinstance(model_or_class, type):
-        model = model_or_class.initialize(x, w, key=key)
+        model = model_or_class.initialize(x, w, key=key, **init_kwargs)
     else:
         model = model_or_class
     dtype = x.dtype
@@ -251,6 +252,7 @@ def fit(
     throw: bool = True,
     verbose: bool | int = False,
     key: PRNGKeyArray | None = None,
+    **init_kwargs: Any,
 ) -> EMResult:
     r"""Fit a model by EM (or another `AbstractEMSolver`), as one compiled loop.
 
@@ -267,6 +269,8 @@ def fit(
     - `verbose`: `True` or an int `k` prints step, log-likelihood and change every `k`
       steps from inside the compiled loop.
     - `key`: PRNG key passed to `initialize` when a class is given.
+    - `**init_kwargs`: further keyword arguments of the class's `initialize` (only when a
+      class is given), e.g. `normix.fit(normix.FactorGeneralizedHyperbolic, X, rank=5)`.
 
     **Returns:** an `EMResult`.
 
@@ -288,6 +292,11 @@ def fit(
             "normix.fit: the first argument must be an AbstractEMModel instance or class, "
             f"got {type(model_or_class).__name__}."
         )
+    elif init_kwargs:
+        raise TypeError(
+            f"normix.fit: keyword arguments {sorted(init_kwargs)} are passed to "
+            "`initialize`, so they need a model class, not an initial model."
+        )
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
         raise ValueError(f"normix.fit: `max_steps` must be an int >= 0, got {max_steps!r}.")
     return _fit_jit(
@@ -299,6 +308,7 @@ def fit(
         max_steps,
         bool(throw),
         _print_every(verbose),
+        init_kwargs,
     )
 
 

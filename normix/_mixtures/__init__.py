@@ -9,6 +9,16 @@ from ._families import (
     StudentT as StudentT,
     VarianceGamma as VarianceGamma,
 )
+from ._factor import (
+    AbstractFactorNormalMixture as AbstractFactorNormalMixture,
+    FactorMixtureStats as FactorMixtureStats,
+)
+from ._factor_families import (
+    FactorGeneralizedHyperbolic as FactorGeneralizedHyperbolic,
+    FactorNormalInverseGamma as FactorNormalInverseGamma,
+    FactorNormalInverseGaussian as FactorNormalInverseGaussian,
+    FactorVarianceGamma as FactorVarianceGamma,
+)
 from ._joint import (
     AbstractJointNormalMixture as AbstractJointNormalMixture,
     JointGeneralizedHyperbolic as JointGeneralizedHyperbolic,
