@@ -286,6 +286,51 @@ def fit_mixture(
         xc = x - (wn @ x)[None, :]
         prior_scale = wn @ (xc * xc)
 
+    return _fit_from_key(
+        key,
+        x,
+        w,
+        user_weights,
+        n_components,
+        n_init,
+        component,
+        covariance,
+        init,
+        reg_covar,
+        float(covariance_prior),
+        prior_scale,
+        weight_concentration,
+        n_lloyd,
+        solver,
+        max_steps,
+        bool(throw),
+        verbose,
+    )
+
+
+@eqx.filter_jit
+def _fit_from_key(
+    key,
+    x,
+    w,
+    user_weights,
+    n_components,
+    n_init,
+    component,
+    covariance,
+    init,
+    reg_covar,
+    prior_strength,
+    prior_scale,
+    weight_concentration,
+    n_lloyd,
+    solver,
+    max_steps,
+    throw,
+    verbose,
+) -> EMResult:
+    """Starts and EM in one compiled function (cached across calls with equal settings)."""
+
     def start(k: PRNGKeyArray) -> FiniteMixture:
         return initial_mixture(
             k,
@@ -296,31 +341,15 @@ def fit_mixture(
             covariance=covariance,
             init=init,
             reg_covar=reg_covar,
-            prior_strength=float(covariance_prior),
+            prior_strength=prior_strength,
             prior_scale=prior_scale,
             weight_concentration=weight_concentration,
             n_lloyd=n_lloyd,
         )
 
+    kwargs = dict(weights=user_weights, solver=solver, max_steps=max_steps, verbose=verbose)
     if n_init == 1:
-        model = eqx.filter_jit(start)(key)
-        return fit(
-            model,
-            x,
-            weights=user_weights,
-            solver=solver,
-            max_steps=max_steps,
-            throw=throw,
-            verbose=verbose,
-        )
-    models = eqx.filter_jit(eqx.filter_vmap(start))(jr.split(key, n_init))
-    best, _ = fit_multistart(
-        models,
-        x,
-        weights=user_weights,
-        solver=solver,
-        max_steps=max_steps,
-        throw=throw,
-        verbose=verbose,
-    )
+        return fit(start(key), x, throw=throw, **kwargs)
+    models = eqx.filter_vmap(start)(jr.split(key, n_init))
+    best, _ = fit_multistart(models, x, throw=throw, **kwargs)
     return best

@@ -132,7 +132,10 @@ class FiniteMixture(AbstractFusedEMModel):
         r"""$\operatorname{Cov}X = \sum_k\pi_k(\Sigma_k + m_k m_k^\top) - m m^\top$."""
         m = self.means
         mean = self.weights @ m
-        second = jnp.einsum("k,kij->ij", self.weights, self.covariances) + (m.T * self.weights) @ m
+        second = (
+            jnp.einsum("k,kij->ij", self.weights, self.covariances)
+            + (m.T * self.weights[None, :]) @ m
+        )
         return second - jnp.outer(mean, mean)
 
     def n_parameters(self) -> int:

@@ -1,0 +1,270 @@
+"""Finite mixtures with Gaussian components: scikit-learn parity, EM properties, degenerate
+cases, sample weights, priors, model selection."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from scipy import stats
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+import normix
+from normix import FiniteMixture, GaussianComponents, fit_mixture
+
+COV_TYPES = ("full", "tied", "diag", "spherical")
+
+
+@pytest.fixture(scope="module")
+def overlapping():
+    """Three overlapping, correlated 3-D clusters (EM needs many iterations)."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0, 0.0], [2.0, 1.0, 0.0], [0.5, 2.5, 1.0]])
+    A = [np.eye(3), np.array([[1.0, 0.6, 0], [0, 0.8, 0.3], [0, 0, 1.2]]), 0.7 * np.eye(3)]
+    X = np.concatenate(
+        [rng.normal(size=(150, 3)) @ a.T + c for a, c in zip(A, centres, strict=True)]
+    )
+    return X[rng.permutation(len(X))]
+
+
+@pytest.fixture(scope="module")
+def separated():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    labels = rng.integers(0, 3, size=300)
+    return rng.normal(size=(300, 2)) + centres[labels], labels
+
+
+def _sklearn_start(X, ct):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        g0 = GaussianMixture(3, covariance_type=ct, max_iter=1, random_state=3).fit(X)
+    return g0.weights_, g0.means_, g0.precisions_
+
+
+@pytest.mark.parametrize("ct", COV_TYPES)
+def test_sklearn_parity(overlapping, ct):
+    X = overlapping
+    w0, m0, p0 = _sklearn_start(X, ct)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = GaussianMixture(
+            3,
+            covariance_type=ct,
+            max_iter=20,
+            tol=0.0,
+            weights_init=w0,
+            means_init=m0,
+            precisions_init=p0,
+        ).fit(X)
+    start = FiniteMixture(w0, GaussianComponents.from_precisions(m0, p0, ct))
+    result = fit_mixture(X, 3, init=start, max_steps=20, tol=0.0)
+    model = result.model
+    assert int(result.n_steps) == 20
+    # sklearn's score is the mean log-likelihood of the final parameters, as ours
+    ll = float(result.log_likelihood)
+    assert abs(ll / ref.score(X) - 1) <= 1e-8
+    np.testing.assert_allclose(model.weights, ref.weights_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.components.means, ref.means_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(
+        model.components.covariances, ref.covariances_, rtol=1e-8, atol=1e-10
+    )
+    np.testing.assert_allclose(model.components.precisions, ref.precisions_, rtol=1e-7, atol=1e-9)
+    assert model.n_parameters() == ref._n_parameters()
+    np.testing.assert_allclose(float(model.bic(X)), ref.bic(X), rtol=1e-10)
+    np.testing.assert_allclose(float(model.aic(X)), ref.aic(X), rtol=1e-10)
+    np.testing.assert_allclose(model.predict_proba(X), ref.predict_proba(X), atol=1e-8)
+    np.testing.assert_allclose(model.log_prob(X), ref.score_samples(X), rtol=1e-10)
+    # EM is monotone (reg_covar is tiny here)
+    assert np.all(np.diff(np.asarray(result.trace)) >= -1e-12)
+
+
+def test_log_prob_matches_scipy_and_proba_rows(separated, getkey):
+    X, _ = separated
+    result = fit_mixture(X, 3, key=getkey(), covariance="full")
+    m = result.model
+    cov = np.asarray(m.covariances)
+    dens = sum(
+        float(m.weights[k]) * stats.multivariate_normal(np.asarray(m.means[k]), cov[k]).pdf(X)
+        for k in range(3)
+    )
+    np.testing.assert_allclose(m.log_prob(X), np.log(dens), rtol=1e-10)
+    proba = np.asarray(m.predict_proba(X))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    np.testing.assert_array_equal(m.predict(X), proba.argmax(axis=1))
+    # one observation and a batch shape
+    np.testing.assert_allclose(m.log_prob(X[0]), m.log_prob(X)[0], rtol=1e-12)
+    assert m.predict_proba(X.reshape(10, 30, 2)).shape == (10, 30, 3)
+    # monotone and converged
+    trace = np.asarray(result.trace)[: int(result.n_steps) + 1]
+    assert np.all(np.diff(trace) >= -1e-12)
+    assert bool(result.converged)
+
+
+def test_kmeans_plus_plus_recovers_separated_clusters(separated, key):
+    from sklearn.metrics import adjusted_rand_score
+
+    X, labels = separated
+    centres, assign = normix._finite.kmeans_plus_plus(key, jnp.asarray(X), jnp.ones(len(X)), 3)
+    assert adjusted_rand_score(labels, np.asarray(assign)) > 0.97
+    result = fit_mixture(X, 3, key=key, covariance="spherical")
+    assert adjusted_rand_score(labels, np.asarray(result.model.predict(X))) > 0.97
+
+
+def test_n_init_batch_equals_separate_fits(overlapping, key):
+    X = overlapping
+    kwargs = dict(covariance="diag", max_steps=30, tol=0.0, init="random")
+    best = fit_mixture(X, 3, n_init=3, key=key, **kwargs)
+    singles = [fit_mixture(X, 3, key=k, **kwargs) for k in jr.split(key, 3)]
+    lls = np.array([float(r.log_likelihood) for r in singles])
+    i = int(np.argmax(lls))
+    np.testing.assert_allclose(float(best.log_likelihood), lls[i], rtol=1e-12)
+    np.testing.assert_allclose(best.model.weights, singles[i].model.weights, rtol=1e-10)
+    np.testing.assert_allclose(
+        best.model.components.means, singles[i].model.components.means, rtol=1e-10, atol=1e-12
+    )
+
+
+def test_sample_moments(key):
+    comps = GaussianComponents.from_covariances(
+        jnp.array([[0.0, 0.0], [3.0, -1.0]]),
+        jnp.array([[[1.0, 0.3], [0.3, 0.5]], [[0.4, -0.1], [-0.1, 0.9]]]),
+        "full",
+    )
+    m = FiniteMixture(jnp.array([0.3, 0.7]), comps)
+    n = 200_000
+    x, labels = m.sample_with_labels(key, (n,))
+    assert x.shape == (n, 2)
+    se_mean = np.sqrt(np.diag(np.asarray(m.cov())) / n)
+    np.testing.assert_array_less(np.abs(np.asarray(x.mean(0) - m.mean())), 5 * se_mean)
+    np.testing.assert_allclose(np.cov(np.asarray(x).T), m.cov(), atol=0.02)
+    assert abs(float(jnp.mean(labels == 1)) - 0.7) < 5 * np.sqrt(0.21 / n)
+
+
+def test_frequency_weights_equal_replicated_rows(overlapping):
+    X = overlapping[:200]
+    counts = np.random.default_rng(2).integers(0, 4, size=len(X))
+    w0, m0, p0 = _sklearn_start(X, "full")
+    start = FiniteMixture(w0, GaussianComponents.from_precisions(m0, p0, "full"))
+    weighted = fit_mixture(X, 3, init=start, weights=counts.astype(float), max_steps=15, tol=0.0)
+    replicated = fit_mixture(np.repeat(X, counts, axis=0), 3, init=start, max_steps=15, tol=0.0)
+    np.testing.assert_allclose(weighted.log_likelihood, replicated.log_likelihood, rtol=1e-10)
+    np.testing.assert_allclose(
+        weighted.model.components.covariances, replicated.model.components.covariances, rtol=1e-9
+    )
+    Xr = np.repeat(X, counts, axis=0)
+    np.testing.assert_allclose(
+        float(weighted.model.bic(X, counts.astype(float))),
+        float(replicated.model.bic(Xr)),
+        rtol=1e-10,
+    )
+
+
+def test_dirichlet_and_covariance_priors(overlapping):
+    X = jnp.asarray(overlapping)
+    n = X.shape[0]
+    w0, m0, p0 = _sklearn_start(overlapping, "full")
+    mle = FiniteMixture(w0, GaussianComponents.from_precisions(m0, p0, "full"))
+    stats_ = mle.e_step(X, jnp.ones(n))
+    alpha = 5.0
+    map_model = FiniteMixture(
+        w0, GaussianComponents.from_precisions(m0, p0, "full"), weight_concentration=alpha
+    ).m_step(stats_)
+    expected = (n * stats_.mass + alpha - 1) / (n + 3 * (alpha - 1))
+    np.testing.assert_allclose(map_model.weights, expected, rtol=1e-12)
+    # conjugate covariance shrinkage: (N_k S_k + nu Psi)/(N_k + nu) + reg
+    nu, psi = 10.0, jnp.array([1.0, 2.0, 3.0])
+    shrunk = FiniteMixture(
+        w0,
+        GaussianComponents.from_precisions(m0, p0, "full", prior_strength=nu, prior_scale=psi),
+    ).m_step(stats_)
+    plain = mle.m_step(stats_)
+    Nk = n * stats_.mass
+    eye = jnp.eye(3)[None]
+    S = plain.components.covariances - 1e-6 * eye
+    want = (Nk[:, None, None] * S + nu * jnp.diag(psi)[None]) / (
+        Nk[:, None, None] + nu
+    ) + 1e-6 * eye
+    np.testing.assert_allclose(shrunk.components.covariances, want, rtol=1e-9)
+
+
+def test_emptied_component_keeps_parameters(separated):
+    X, _ = separated
+    far = jnp.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0], [500.0, 500.0]])
+    start = FiniteMixture(
+        jnp.array([0.3, 0.3, 0.3, 0.1]),
+        GaussianComponents.from_covariances(far, jnp.ones(4), "spherical"),
+    )
+    result = fit_mixture(X, 4, init=start, max_steps=10, tol=0.0)
+    m = result.model
+    assert bool(jnp.all(jnp.isfinite(m.components.means)))
+    assert float(m.weights[3]) < 1e-12
+    np.testing.assert_array_equal(m.components.means[3], far[3])
+    assert np.all(np.isfinite(np.asarray(m.predict_proba(X))))
+
+
+def test_duplicate_points_and_collapse_are_finite(key):
+    rng = np.random.default_rng(4)
+    X = np.concatenate([np.tile([[1.0, 2.0]], (40, 1)), rng.normal(size=(60, 2)) + 5])
+    result = fit_mixture(X, 2, key=key, covariance="full")
+    m = result.model
+    assert bool(jnp.all(jnp.isfinite(m.components.covariances)))
+    assert np.isfinite(float(result.log_likelihood))
+    # the collapsed component has covariance reg_covar * I
+    k = int(jnp.argmin(jnp.abs(m.means[:, 0] - 1.0)))
+    np.testing.assert_allclose(m.covariances[k], 1e-6 * np.eye(2), rtol=1e-6, atol=1e-12)
+
+
+def test_errors(key):
+    X = np.concatenate([np.zeros((5, 2)), np.ones((5, 2))])
+    with pytest.raises(ValueError, match="distinct data points"):
+        fit_mixture(X, 3, key=key)
+    with pytest.raises(ValueError, match="exceeds the number of observations"):
+        fit_mixture(X, 11, key=key)
+    with pytest.raises(ValueError, match="covariance"):
+        fit_mixture(X, 2, key=key, covariance="banana")
+    with pytest.raises(ValueError, match="only available for MultivariateNormal"):
+        fit_mixture(X, 2, key=key, component=normix.NormalInverseGaussian, covariance="diag")
+    with pytest.raises(ValueError, match="weights"):
+        FiniteMixture(
+            jnp.ones(3) / 3, GaussianComponents(jnp.zeros((2, 2)), jnp.ones(2), "spherical")
+        )
+    with pytest.raises(ValueError, match="precisions_cholesky"):
+        GaussianComponents(jnp.zeros((2, 2)), jnp.ones(3), "spherical")
+    with pytest.raises(TypeError, match="fit_mixture"):
+        normix.fit(FiniteMixture, X)
+
+
+def test_select_mixture_bic_picks_true_k(separated, key):
+    X, _ = separated
+    sel = normix.select_mixture(X, n_components=(2, 3, 4), covariance="spherical", key=key)
+    assert sel.best.n_components == 3
+    assert sel.best_candidate.n_components == 3
+    bics = [c.bic for c in sel.candidates]
+    assert bics == sorted(bics)
+    assert "BIC" in sel.table()
+    assert min(sel.candidates, key=lambda c: c.icl).n_components == 3
+    assert min(sel.candidates, key=lambda c: c.aic).n_components == 3
+    best = sel.best_candidate
+    np.testing.assert_allclose(best.bic, float(best.result.model.bic(X)), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_vmap_over_datasets_equals_loop(key):
+    """The whole fit (init + EM) maps over datasets in one call."""
+    keys = jr.split(key, 4)
+    data = jax.vmap(
+        lambda k: jr.normal(k, (60, 2)) + jnp.where(jr.bernoulli(k, 0.5, (60, 1)), 4.0, 0.0)
+    )(keys)
+
+    def one(x, k):
+        start = normix._finite.initial_mixture(k, x, jnp.ones(60), 2, covariance="diag")
+        return normix.fit(start, x, solver=normix.MixtureEM(tol=0.0), max_steps=10, throw=False)
+
+    batched = jax.vmap(one)(data, keys)
+    for i in range(4):
+        single = one(data[i], keys[i])
+        np.testing.assert_allclose(batched.log_likelihood[i], single.log_likelihood, rtol=1e-10)
