@@ -226,6 +226,10 @@ class GaussianComponents(AbstractComponents):
     def component_means(self) -> Float[Array, "K d"]:
         return self.means
 
+    def center(self) -> Float[Array, " d"]:
+        """The point $c$ the E-step statistics are centred at: the mean of the $\mu_k$."""
+        return jnp.mean(self.means, axis=0)
+
     def component_covariances(self) -> Float[Array, "K d d"]:
         cov = self.covariances
         K, d = self.n_components, self.dim
@@ -253,7 +257,7 @@ class GaussianComponents(AbstractComponents):
     def log_prob_rows(self, x: Float[Array, "n d"]) -> tuple[Float[Array, "n K"], Array]:
         n, d = x.shape
         K = self.n_components
-        center = jnp.mean(self.means, axis=0)
+        center = self.center()
         xc = x - center[None, :]
         mc = self.means - center[None, :]
         P = self.precisions_cholesky
@@ -298,7 +302,7 @@ class GaussianComponents(AbstractComponents):
         xc = aux
         n, d = x.shape
         K = self.n_components
-        center = jnp.mean(self.means, axis=0)
+        center = self.center()
         sx = resp_weights.T @ xc
         ctype = self.covariance_type
         if ctype == "full":

@@ -30,6 +30,7 @@ from .._em_model import AbstractFusedEMModel
 from .._misc import split_batch
 from .._mixtures import AbstractNormalMixture
 from ._components import AbstractComponents
+from ._gaussian import GaussianComponents
 from ._stacked import StackedComponents, stack_components
 
 
@@ -67,6 +68,10 @@ class FiniteMixture(AbstractFusedEMModel):
       GH-family models of one class.
     - `weight_concentration`: $\alpha \ge 1$ of a symmetric Dirichlet prior on the weights
       used by the M-step (MAP EM); `1.0` (default) is maximum likelihood.
+    - `chunk_size`: Gaussian components only: run the E-step over blocks of this many rows
+      (one `lax.scan`, statistics summed), so the $n\times K\times d$ intermediates of the
+      `"full"` type stay in cache and memory stays $O(\text{chunk}\cdot K d)$. `None`
+      (default): one block.
 
     Fit with `normix.fit_mixture` (or `normix.fit` from an initial `FiniteMixture`).
     """
@@ -74,9 +79,27 @@ class FiniteMixture(AbstractFusedEMModel):
     weights: Float[Array, " K"]
     components: AbstractComponents
     weight_concentration: float = eqx.field(static=True)
+    chunk_size: int | None = eqx.field(static=True)
 
-    def __init__(self, weights: ArrayLike, components: Any, *, weight_concentration: float = 1.0):
+    def __init__(
+        self,
+        weights: ArrayLike,
+        components: Any,
+        *,
+        weight_concentration: float = 1.0,
+        chunk_size: int | None = None,
+    ):
         components = _as_components(components)
+        if chunk_size is not None:
+            if not isinstance(chunk_size, int) or chunk_size < 1:
+                raise ValueError(
+                    f"FiniteMixture: `chunk_size` must be None or an int >= 1, got {chunk_size!r}."
+                )
+            if not isinstance(components, GaussianComponents):
+                raise ValueError(
+                    "FiniteMixture: `chunk_size` is available for Gaussian components only "
+                    "(their E-step statistics are sums over rows)."
+                )
         weights = jnp.asarray(weights)
         dtype = jax.tree.leaves(eqx.filter(components, eqx.is_inexact_array))[0].dtype
         weights = weights.astype(dtype)
@@ -100,6 +123,7 @@ class FiniteMixture(AbstractFusedEMModel):
         self.weights = weights
         self.components = components
         self.weight_concentration = float(weight_concentration)
+        self.chunk_size = chunk_size
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -233,17 +257,41 @@ class FiniteMixture(AbstractFusedEMModel):
         return jnp.sum(onehot[..., None] * each, axis=-2), labels
 
     # ------------------------------------------------------------------ EM protocol
+    def _e_block(self, x: Float[Array, "b d"], wn: Float[Array, " b"]):
+        joint, aux = self._joint_log_prob_rows(x)
+        lse = jax.nn.logsumexp(joint, axis=1)
+        resp_w = jnp.exp(joint - lse[:, None]) * wn[:, None]
+        mass = jnp.sum(resp_w, axis=0)
+        return mass, self.components.e_step(x, resp_w, mass, aux), wn @ lse
+
     def e_step_with_log_likelihood(
         self, x: Float[Array, "n d"], weights: Float[Array, " n"]
     ) -> tuple[MixtureStats, Float[Array, ""]]:
-        joint, aux = self._joint_log_prob_rows(x)
-        lse = jax.nn.logsumexp(joint, axis=1)
         total = jnp.sum(weights)
         wn = weights / total
-        resp_w = jnp.exp(joint - lse[:, None]) * wn[:, None]
-        mass = jnp.sum(resp_w, axis=0)
-        stats = self.components.e_step(x, resp_w, mass, aux)
-        return MixtureStats(mass=mass, components=stats, total_weight=total), wn @ lse
+        n = x.shape[0]
+        B = self.chunk_size
+        if B is None or B >= n:
+            mass, stats, ll = self._e_block(x, wn)
+        else:
+            n_blocks = -(-n // B)
+            pad = n_blocks * B - n
+            xb = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)]).reshape(
+                n_blocks, B, -1
+            )
+            wb = jnp.concatenate([wn, jnp.zeros((pad,), wn.dtype)]).reshape(n_blocks, B)
+            shapes = jax.eval_shape(self._e_block, xb[0], wb[0])
+            zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+            def body(acc, block):
+                out = self._e_block(*block)
+                return jax.tree.map(jnp.add, acc, out), None
+
+            (mass, stats, ll), _ = jax.lax.scan(body, zeros, (xb, wb))
+            # the centre of the statistics is a model quantity (the same in every block),
+            # not a sum
+            stats = eqx.tree_at(lambda s: s.center, stats, self.components.center())
+        return MixtureStats(mass=mass, components=stats, total_weight=total), ll
 
     def e_step(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> MixtureStats:
         return self.e_step_with_log_likelihood(x, weights)[0]
