@@ -279,7 +279,8 @@ def test_min_diag_floor_is_applied():
     d, r, n = 8, 2, 1500
     k1, k2 = jr.split(jr.key(17))
     F, D = _factor_cov(k1, d, r)
-    x = LowRankPlusDiagonal(F, D).sample_noise(k2, (n,))
+    true = normix.FactorNormalInverseGaussian(jnp.zeros(d), jnp.zeros(d), F, D, 1.0, 1.0)
+    x = true.sample(k2, (n,))
     res = normix.fit(normix.FactorNormalInverseGaussian, x, rank=r, min_diag=0.3, max_steps=1000)
     var = np.var(np.asarray(x), axis=0)
     D_hat = np.asarray(res.model.uniquenesses)
