@@ -1,0 +1,230 @@
+"""The `normix` command end to end (via `normix._cli.main`) on small files in a temporary
+folder: fit / select / score / sample / cluster, every bad-file case, and the demo on a
+subset."""
+
+import contextlib
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.stats as st
+
+import normix
+from normix import _cli
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch):
+    # no persistent cache in the user's home; keep Equinox raising errors, so the jitted
+    # programs the CLI traces here are the same ones other tests use
+    monkeypatch.setenv("NORMIX_NO_CACHE", "1")
+    monkeypatch.setattr(_cli, "_host_checked_errors", contextlib.nullcontext)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+def _write(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        if header:
+            w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(11)
+    cov = np.array([[1.0, 0.6], [0.6, 2.0]])
+    # (1000, 2), the shape of the demo test's stock data: the fits share compiled programs
+    return rng.multivariate_normal([0.5, -1.0], cov, size=1000)
+
+
+@pytest.fixture
+def csv2(tmp_path, data):
+    dates = np.datetime64("2020-01-01") + np.arange(len(data))
+    rows = [[str(d), *(repr(float(v)) for v in r)] for d, r in zip(dates, data, strict=True)]
+    return _write(tmp_path / "two.csv", ["Date", "a", "b"], rows)
+
+
+def run(capsys, *argv):
+    rc = _cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_fit_score_sample_gaussian_against_scipy(tmp_path, capsys, csv2, data):
+    model = tmp_path / "g.nx"
+    rc, out, _ = run(capsys, "fit", csv2, "--family", "gaussian", "--out", model, "-q")
+    assert rc == 0, out
+    assert f"model saved to {model}" in out
+    m = normix.load(model)
+    assert isinstance(m, normix.MultivariateNormal)
+    # Gaussian MLE: sample mean and (biased) covariance; compare with scipy
+    mu, cov = data.mean(0), np.cov(data.T, bias=True)
+    np.testing.assert_allclose(np.asarray(m.mean()), mu, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(m.cov()), cov, rtol=1e-8, atol=1e-12)
+    ref = st.multivariate_normal(mu, cov).logpdf(data)
+
+    per_row = tmp_path / "lp.csv"
+    rc, out, _ = run(capsys, "score", csv2, "--model", model, "--out", per_row)
+    assert rc == 0
+    assert f"total {ref.sum():.6f}" in out
+    got = np.loadtxt(per_row, delimiter=",", skiprows=1)
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+    k = 5
+    assert f"BIC {-2 * ref.sum() + k * np.log(len(data)):.3f}" in out
+
+    draws = tmp_path / "s.csv"
+    rc, out, _ = run(capsys, "sample", "--model", model, "-n", 4000, "--seed", 3, "--out", draws)
+    assert rc == 0
+    s = np.loadtxt(draws, delimiter=",", skiprows=1)
+    assert s.shape == (4000, 2)
+    se = np.sqrt(np.diag(cov) / 4000)
+    assert np.all(np.abs(s.mean(0) - mu) < 5 * se)
+    # to stdout when no --out
+    rc, out, _ = run(capsys, "sample", "--model", model, "-n", 3)
+    assert rc == 0 and out.splitlines()[0] == "x1,x2" and len(out.splitlines()) == 4
+
+
+def test_select_ranks_and_saves_best(tmp_path, capsys, csv2, data):
+    best = tmp_path / "best.nx"
+    rc, out, _ = run(
+        capsys, "select", csv2, "--families", "gaussian,t", "--criterion", "aic", "-o", best, "-q"
+    )
+    assert rc == 0, out
+    lines = [ln for ln in out.splitlines() if ln.startswith(("Gaussian", "Student-t"))]
+    assert len(lines) == 2
+    aics = [float(ln.split()[3]) for ln in lines]
+    assert aics == sorted(aics)  # ranked, best first
+    assert f"best by AIC: {lines[0].split()[0]}" in out
+    assert best.exists()
+    # Gaussian data: the Gaussian is the Student-t's nu -> inf limit, so the two total
+    # log-likelihoods differ by a few nats at most (the t fit stops at a large finite nu)
+    ll = {ln.split()[0]: float(ln.split()[1]) for ln in lines}
+    assert abs(ll["Student-t"] - ll["Gaussian"]) * len(data) < 3.0
+
+
+def test_cluster_finds_two_groups(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    a = rng.normal([0, 0], 0.5, size=(80, 2))
+    b = rng.normal([4, 4], 0.5, size=(70, 2))
+    path = _write(tmp_path / "blobs.csv", ["u", "v"], np.vstack([a, b]).tolist())
+    labels = tmp_path / "labels.csv"
+    rc, out, _ = run(capsys, "cluster", path, "-k", "2..3", "--n-init", 1, "-o", labels, "-q")
+    assert rc == 0, out
+    assert "best K = 2" in out
+    lab = np.loadtxt(labels, delimiter=",", skiprows=1).astype(int)
+    truth = np.r_[np.zeros(80, int), np.ones(70, int)]
+    agree = max(np.mean(lab == truth), np.mean(lab == 1 - truth))
+    assert agree == 1.0
+
+
+# ------------------------------------------------------------------------- bad files
+def test_missing_file(capsys, tmp_path):
+    rc, _, err = run(capsys, "fit", tmp_path / "nope.csv")
+    assert rc == 2 and "nope.csv: no such file" in err
+
+
+def test_non_numeric_column_is_named(capsys, tmp_path):
+    rows = [["1.0", "x", "2.0"], ["2.0", "y", "3.0"], ["0.5", "z", "1.0"]]
+    path = _write(tmp_path / "bad.csv", ["a", "sector", "b"], rows * 5)
+    rc, _, err = run(capsys, "fit", path, "--family", "gaussian")
+    assert rc == 2
+    assert "non-numeric column 'sector' (line 2: 'x')" in err
+
+
+def test_nan_rows_counted_and_dropped(capsys, tmp_path, data):
+    rows = [[repr(float(v)) for v in r] for r in data]
+    rows[3][0] = "NaN"
+    rows[10][1] = ""
+    rows[20][0] = "inf"
+    path = _write(tmp_path / "nan.csv", ["a", "b"], rows)
+    rc, _, err = run(capsys, "fit", path, "--family", "gaussian")
+    assert rc == 2
+    assert "3 rows of 1000 contain missing, NaN or infinite values (lines 5, 12, 22)" in err
+    assert "--drop-nan" in err
+    out_model = tmp_path / "m.nx"
+    rc, out, _ = run(capsys, "fit", path, "-f", "gaussian", "--drop-nan", "-o", out_model, "-q")
+    assert rc == 0
+    assert "dropped 3 rows" in out
+    keep = np.ones(1000, bool)
+    keep[[3, 10, 20]] = False
+    np.testing.assert_allclose(
+        np.asarray(normix.load(out_model).mean()), data[keep].mean(0), rtol=1e-10
+    )
+
+
+def test_too_few_rows_for_dimension(capsys, tmp_path):
+    path = _write(tmp_path / "few.csv", ["a", "b", "c"], [[1, 2, 3], [2, 1, 0], [0, 1, 1]])
+    rc, _, err = run(capsys, "fit", path)
+    assert rc == 2
+    assert "3 usable rows for 3 columns" in err and "at least 4 rows" in err
+
+
+def test_other_bad_inputs(capsys, tmp_path, csv2):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    rc, _, err = run(capsys, "fit", empty)
+    assert rc == 2 and "empty" in err
+    ragged = _write(tmp_path / "ragged.csv", ["a", "b"], [[1, 2], [3], [4, 5]])
+    rc, _, err = run(capsys, "fit", ragged)
+    assert rc == 2 and "line 3 has 1 fields" in err
+    rc, _, err = run(capsys, "fit", csv2, "--family", "cauchy")
+    assert rc == 2 and "unknown family 'cauchy'" in err
+    rc, _, err = run(capsys, "cluster", csv2, "-k", "two")
+    assert rc == 2 and "-k" in err
+    # a model file that is not one
+    fake = tmp_path / "fake.nx"
+    fake.write_bytes(b"not a model")
+    rc, _, err = run(capsys, "score", csv2, "--model", fake)
+    assert rc == 2 and "not a normix model file" in err
+    rc, _, err = run(capsys, "sample", "--model", tmp_path / "none.nx")
+    assert rc == 2 and "no such model file" in err
+
+
+def test_score_dimension_mismatch(capsys, tmp_path, csv2):
+    m = normix.MultivariateNormal(np.zeros(3), np.eye(3))
+    normix.save(tmp_path / "m3.nx", m)
+    rc, _, err = run(capsys, "score", csv2, "--model", tmp_path / "m3.nx")
+    assert rc == 2 and "2 numeric columns but the model" in err and "3-dimensional" in err
+
+
+def test_help_and_version(capsys):
+    rc, out, _ = run(capsys)
+    assert rc == 0 and "normix demo" in out
+    with pytest.raises(SystemExit) as e:
+        _cli.main(["--version"])
+    assert e.value.code == 0
+    assert normix.__version__ in capsys.readouterr().out
+
+
+def test_demo_on_a_subset(capsys, tmp_path):
+    out_dir = tmp_path / "demo"
+    rc, out, err = run(
+        capsys, "demo", "--quick", "--families", "gaussian,student-t", "--out", out_dir
+    )
+    assert rc == 0, err
+    assert "S&P 500 index, n=1000, d=1:" in out
+    assert "2 S&P 500 stocks, n=1000, d=2:" in out
+    assert "[4/4] fitting Student-t to 2 stocks" in err  # progress display
+    table = [ln for ln in out.splitlines() if ln.startswith(("Gaussian", "Student-t"))]
+    assert len(table) == 4
+    # fat tails: Student-t beats the Gaussian by a wide margin on both data sets
+    ll = [float(ln.split()[1]) for ln in table]
+    assert ll[1] > ll[0] + 0.05 and ll[3] > ll[2] + 0.05
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "matplotlib is not installed" in out
+        return
+    assert f"plots written to {out_dir.resolve()}" in out
+    pngs = sorted(p.name for p in Path(out_dir).glob("*.png"))
+    assert pngs == [
+        "index_density.png",
+        "index_em_trace.png",
+        "index_qq.png",
+        "stocks_contour_JPM_BAC.png",
+    ]
+    for p in Path(out_dir).glob("*.png"):
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
