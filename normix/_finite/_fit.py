@@ -63,7 +63,8 @@ def gaussian_from_responsibilities(
 ) -> FiniteMixture:
     """The Gaussian mixture given by one M-step from responsibilities `resp` (rows sum to
     one), with sample weights `w`. A component with no mass gets the pooled data
-    covariance and the data mean."""
+    covariance and the data mean. With `chunk_size`, the mixture runs its E-step in row
+    blocks and `"full"` components use `quadratic_features`."""
     K = resp.shape[1]
     total = jnp.sum(w)
     wn = w / total
@@ -75,6 +76,7 @@ def gaussian_from_responsibilities(
         reg_covar=reg_covar,
         prior_strength=prior_strength,
         prior_scale=prior_scale,
+        quadratic_features=chunk_size is not None and covariance_type == "full",
     )
     mixture = FiniteMixture(
         jnp.full((K,), 1.0 / K, dtype=x.dtype),
@@ -84,8 +86,8 @@ def gaussian_from_responsibilities(
     )
     resp_w = resp * wn[:, None]
     mass = jnp.sum(resp_w, axis=0)
-    xc = x - mean[None, :]
-    stats = placeholder.e_step(x, resp_w, mass, xc)
+    _, aux = placeholder.log_prob_rows(x)  # the centred rows (centre = data mean)
+    stats = placeholder.e_step(x, resp_w, mass, aux)
     return mixture.m_step(MixtureStats(mass=mass, components=stats, total_weight=total))
 
 
@@ -202,7 +204,7 @@ def fit_mixture(
     throw: bool = False,
     verbose: bool | int = False,
     n_lloyd: int = 10,
-    chunk_size: int | None = None,
+    chunk_size: int | None | str = "auto",
 ) -> EMResult:
     r"""Fit a K-component finite mixture by EM.
 
@@ -232,7 +234,9 @@ def fit_mixture(
     - `weights`: optional non-negative sample weights, shape `(n,)`.
     - `solver`: an `AbstractEMSolver` replacing the default `MixtureEM(tol)`.
     - `chunk_size`: Gaussian components: E-step over blocks of this many rows (see
-      `FiniteMixture`); faster for large `"full"` problems (a few hundred to a thousand).
+      `FiniteMixture`; `"full"` components then use `quadratic_features`). `"auto"`
+      (default): 512 for Gaussian components when $n \ge 8192$, else one block; `None`:
+      one block.
     - `throw`: raise if the best fit did not converge or went non-finite (default: report
       it in `result.result` / `result.converged`).
 
@@ -279,6 +283,8 @@ def fit_mixture(
             verbose=verbose,
         )
     _check_component(component, covariance)
+    if chunk_size == "auto":
+        chunk_size = 512 if component is MultivariateNormal and n >= 8192 else None
     if chunk_size is not None and component is not MultivariateNormal:
         raise ValueError("fit_mixture: `chunk_size` is available for Gaussian components only.")
     if key is None:
