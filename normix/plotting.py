@@ -55,10 +55,24 @@ def _log_prob_fn() -> Any:
     return eqx.filter_jit(lambda m, x: m.log_prob(x))
 
 
+_CHUNK = 4096
+
+
 def _log_prob(model: Any, x: np.ndarray) -> np.ndarray:
+    """`model.log_prob` of the rows of `x`, evaluated in fixed-size chunks (the last one
+    padded), so each model class and dimension compiles once whatever the grid size."""
     import jax.numpy as jnp
 
-    return np.asarray(_LOG_PROB(model, jnp.asarray(x)))
+    x = np.asarray(x, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return np.empty((0,))
+    m = -(-n // _CHUNK) * _CHUNK
+    xp = np.concatenate([x, np.repeat(x[:1], m - n, axis=0)]) if m > n else x
+    out = [
+        np.asarray(_LOG_PROB(model, jnp.asarray(xp[i : i + _CHUNK]))) for i in range(0, m, _CHUNK)
+    ]
+    return np.concatenate(out)[:n]
 
 
 class _Lazy:
@@ -129,12 +143,14 @@ def plot_density(
     )
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     floor = 0.3 / (len(x) * (edges[1] - edges[0]))
+    top = 0.0
     for i, (label, m) in enumerate(_as_models(models).items()):
         dens = _density_1d(m, grid)
+        top = max(top, float(np.nanmax(dens)))
         ax.plot(grid, dens, lw=1.6, color=colors[i % len(colors)], label=label)
     if log:
         ax.set_yscale("log")
-        ax.set_ylim(bottom=floor)
+        ax.set_ylim(bottom=floor, top=3.0 * max(counts.max(), top))
     ax.set_ylabel("density")
     ax.legend(frameon=False, fontsize=9)
     return ax
