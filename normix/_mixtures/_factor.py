@@ -67,6 +67,7 @@ import math
 from typing import Self
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
@@ -101,6 +102,33 @@ class FactorMixtureStats(eqx.Module):
     log_y: Float[Array, ""]
     inv_y: Float[Array, ""]
     y: Float[Array, ""]
+
+
+BLOCK_ROWS = 2048
+
+
+def blockwise_sum(fn, x: Float[Array, "n d"], w: Float[Array, " n"], block: int = BLOCK_ROWS):
+    r"""$\sum_{	ext{blocks}} fn(x_b, w_b)$ for a `fn` that returns weighted sums over rows
+    (a pytree, linear in `w`), computed over blocks of `block` rows in a `fori_loop`, so
+    the $n	imes d$ temporaries of one pass shrink to $	ext{block}	imes d$. The last block
+    is the final `block` rows with the rows already counted given weight 0 (no padding copy
+    of the data)."""
+    n = x.shape[0]
+    if n <= block:
+        return fn(x, w)
+    n_blocks = -(-n // block)
+    offsets = jnp.arange(block)
+
+    def body(i, acc):
+        start = jnp.minimum(i * block, n - block)
+        xb = jax.lax.dynamic_slice_in_dim(x, start, block, 0)
+        wb = jax.lax.dynamic_slice_in_dim(w, start, block, 0)
+        wb = jnp.where(start + offsets >= i * block, wb, jnp.zeros_like(wb))
+        return jax.tree.map(jnp.add, acc, fn(xb, wb))
+
+    shapes = jax.eval_shape(fn, x[:block], w[:block])
+    zero = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return jax.lax.fori_loop(0, n_blocks, body, zero)
 
 
 def _check_columns_vary(x: Array, owner: str) -> Array:
@@ -245,17 +273,21 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         r"""Cycle 1 (module docstring): $\theta_{k+1/2}$ and the mean log-likelihood of
         $\theta_k$, from one pass over the data (`w` normalised)."""
         base = self.mixture
-        log_prob, (p_post, a_post, b_post), _, _ = self._row_terms(x)
-        eta = gig_expectations(p_post, a_post, b_post)
-        e_log, e_inv, e_y = w @ eta
-        resid = x - self.mu[None, :]
+
+        def block(xb, wb):
+            log_prob, (p_post, a_post, b_post), _, _ = self._row_terms(xb)
+            eta = gig_expectations(p_post, a_post, b_post)
+            resid = xb - self.mu[None, :]
+            return wb @ log_prob, wb @ eta, wb @ resid, (wb * eta[:, 1]) @ resid
+
+        log_lik, (e_log, e_inv, e_y), x_mean, x_inv_y = blockwise_sum(block, x, w)
         stats = NormalMixtureStats(
             log_y=e_log,
             inv_y=e_inv,
             y=e_y,
-            x=w @ resid,
-            x_inv_y=(w * eta[:, 1]) @ resid,
-            xx_inv_y=jnp.zeros((1, 1), dtype=resid.dtype),  # unused by the mu/gamma update
+            x=x_mean,
+            x_inv_y=x_inv_y,
+            xx_inv_y=jnp.zeros((1, 1), dtype=x_mean.dtype),  # unused by the mu/gamma update
         )
         c = 1.0 / e_inv if base.gauge_on_inverse_moment else e_y
         stats = stats.rescale_latent(c)
@@ -265,32 +297,45 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         mu = self.mu + (stats.x - stats.y * stats.x_inv_y) / denom
         cov = self.covariance
         cov = LowRankPlusDiagonal(cov.F * jnp.sqrt(c), cov.D * c, check=False)
-        return self._with_params(mu, gamma, cov, sub), w @ log_prob
+        return self._with_params(mu, gamma, cov, sub), log_lik
 
     def _factor_statistics(
         self, x: Float[Array, "n d"], w: Float[Array, " n"]
     ) -> FactorMixtureStats:
         """Cycle 2's E-step under this model (`w` normalised); one pass, $O(n d r)$."""
-        _, (p_post, a_post, b_post), m, g = self._row_terms(x)
-        eta = gig_expectations(p_post, a_post, b_post)
-        e_log, e_inv, e_y = w @ eta
-        w_inv = w * eta[:, 1]
-        resid = x - self.mu[None, :]
+
+        def block(xb, wb):
+            _, (p_post, a_post, b_post), m, _ = self._row_terms(xb)
+            eta = gig_expectations(p_post, a_post, b_post)
+            w_inv = wb * eta[:, 1]
+            resid = xb - self.mu[None, :]
+            m_winv = m * w_inv[:, None]
+            sq = resid * resid
+            return {
+                "eta": wb @ eta,
+                "m": wb @ m,
+                "mm": m.T @ m_winv,
+                "xm": resid.T @ m_winv,
+                "x": wb @ resid,
+                "sq_inv": w_inv @ sq,
+                "sq": wb @ sq,
+            }
+
+        t = blockwise_sum(block, x, w)
+        e_log, e_inv, e_y = t["eta"]
         gamma = self.gamma
-        m_w = w @ m
-        m_winv = m * w_inv[:, None]
-        x_mean = w @ resid
-        sq = resid * resid
+        g = self.covariance.F.T @ self.covariance.solve(gamma)
+        m_w, x_mean = t["m"], t["x"]
         u = m_w - e_y * g
         uu = (
-            m.T @ m_winv
+            t["mm"]
             - jnp.outer(m_w, g)
             - jnp.outer(g, m_w)
             + e_y * jnp.outer(g, g)
             + self.covariance.capacitance_inverse()
         )
-        zu = resid.T @ m_winv - jnp.outer(x_mean, g) - jnp.outer(gamma, u)
-        zz = w_inv @ sq - 2.0 * gamma * x_mean + e_y * gamma * gamma
+        zu = t["xm"] - jnp.outer(x_mean, g) - jnp.outer(gamma, u)
+        zz = t["sq_inv"] - 2.0 * gamma * x_mean + e_y * gamma * gamma
         return FactorMixtureStats(
             mu=self.mu,
             gamma=gamma,
@@ -298,7 +343,7 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
             zu_inv_y=zu,
             uu_inv_y=0.5 * (uu + uu.T),
             zz_inv_y=zz,
-            x_var=w @ sq - x_mean * x_mean,
+            x_var=t["sq"] - x_mean * x_mean,
             log_y=e_log,
             inv_y=e_inv,
             y=e_y,
@@ -338,7 +383,8 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         return self.with_mixture(self.mixture.with_joint(joint))
 
     def log_likelihood(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> Array:
-        return (weights @ self._row_terms(x)[0]) / jnp.sum(weights)
+        total = blockwise_sum(lambda xb, wb: wb @ self._row_terms(xb)[0], x, weights)
+        return total / jnp.sum(weights)
 
     def n_parameters(self) -> int:
         r"""$2d$ ($\mu, \gamma$) $+\ dr - r(r-1)/2$ ($F$ up to rotation) $+\ d$ ($D$) $+$ the
