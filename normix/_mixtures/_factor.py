@@ -108,9 +108,9 @@ BLOCK_ROWS = 2048
 
 
 def blockwise_sum(fn, x: Float[Array, "n d"], w: Float[Array, " n"], block: int = BLOCK_ROWS):
-    r"""$\sum_{	ext{blocks}} fn(x_b, w_b)$ for a `fn` that returns weighted sums over rows
+    r"""$\sum_{\text{blocks}} fn(x_b, w_b)$ for a `fn` that returns weighted sums over rows
     (a pytree, linear in `w`), computed over blocks of `block` rows in a `fori_loop`, so
-    the $n	imes d$ temporaries of one pass shrink to $	ext{block}	imes d$. The last block
+    the $n\times d$ temporaries of one pass shrink to $\text{block}\times d$. The last block
     is the final `block` rows with the rows already counted given weight 0 (no padding copy
     of the data)."""
     n = x.shape[0]
