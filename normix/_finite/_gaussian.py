@@ -68,12 +68,12 @@ def _inverse(P: Float[Array, "d d"]) -> Float[Array, "d d"]:
 
 
 def _triu(d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-major indices $(a, b)$, $a \le b$, of the upper triangle (static)."""
+    r"""Row-major indices $(a, b)$, $a \le b$, of the upper triangle (static)."""
     return np.triu_indices(d)
 
 
 def _quadratic_features(xc: Float[Array, "n d"]) -> Float[Array, "n T"]:
-    """$(x_a x_b)_{a \le b}$ per row, in `_triu` order (static slices, no gather)."""
+    r"""$(x_a x_b)_{a \le b}$ per row, in `_triu` order (static slices, no gather)."""
     d = xc.shape[1]
     return jnp.concatenate([xc[:, i : i + 1] * xc[:, i:] for i in range(d)], axis=1)
 
@@ -249,7 +249,7 @@ class GaussianComponents(AbstractComponents):
         return self.means
 
     def center(self) -> Float[Array, " d"]:
-        """The point $c$ the E-step statistics are centred at: the mean of the $\mu_k$."""
+        r"""The point $c$ the E-step statistics are centred at: the mean of the $\mu_k$."""
         return jnp.mean(self.means, axis=0)
 
     def component_covariances(self) -> Float[Array, "K d d"]:
