@@ -368,11 +368,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         pick = [cols.index("JPM"), cols.index("BAC")]
         Xi, Xs = Xi[-1000:], Xs[-1000:][:, pick]
         cols = [cols[k] for k in pick]
-    print(f"normix {__version__} demo: daily log returns (percent) of the S&P 500, ")
     print(
-        f"{str(index.dates[-len(Xi)])} to {str(index.dates[-1])}: the index (n={len(Xi)}) "
-        f"and {Xs.shape[1]} stocks (n={len(Xs)}, d={Xs.shape[1]})."
+        f"normix {__version__} demo: S&P 500 daily log returns (percent), "
+        f"{str(index.dates[-len(Xi)])} to {str(index.dates[-1])}:"
     )
+    print(f"the index (n={len(Xi)}, d=1) and {Xs.shape[1]} stocks (n={len(Xs)}, d={Xs.shape[1]}).")
     if not args.no_cache:
         print(f"compiled programs are cached in {_cache_dir()} (later runs start faster)")
     print(flush=True)
