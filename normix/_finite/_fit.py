@@ -2,9 +2,10 @@
 r"""`normix.fit_mixture`: fit a K-component mixture by EM through `normix.fit`.
 
 Steps: (1) starting responsibilities from k-means++ or at random (or a user model);
-(2) the start is the M-step of those responsibilities (Gaussian components, then, for
-GH-family components, each Gaussian turned into the family's default law with the same
-location and dispersion, $\gamma = 0$); (3) EM by `normix.fit`. With `n_init > 1` the
+(2) the start is the M-step of those responsibilities (Gaussian components; for
+GH-family components, followed by at most 100 Gaussian-mixture EM steps, after which each
+Gaussian becomes the family's default law with the same location and dispersion and
+$\gamma = 0$); (3) EM by `normix.fit`. With `n_init > 1` the
 starts are built and fitted as *one* `vmap`ped batch (`normix.fit_multistart`) and the
 start with the highest final log-likelihood is kept.
 """
@@ -19,7 +20,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
-from .._distributions import MultivariateNormal
+from .._distributions import GIG, Gamma, InverseGamma, InverseGaussian, MultivariateNormal
 from .._fitting import AbstractEMSolver, EMResult, fit, fit_multistart, validate_data
 from .._mixtures import AbstractNormalMixture
 from ._gaussian import GaussianComponents, check_covariance_type
@@ -91,15 +92,33 @@ def gaussian_from_responsibilities(
     return mixture.m_step(MixtureStats(mass=mass, components=stats, total_weight=total))
 
 
+def _light_subordinator(sub):
+    r"""A light-tailed subordinator of the same family, in the gauge: the component starts
+    close to its Gaussian ($Y$ concentrated near 1, coefficient of variation about 0.3) and
+    EM grows the tails where the data ask for them. Heavy-tailed starts let one wide
+    component swallow its neighbours."""
+    one = jnp.ones_like(jnp.asarray(sub.gig_params()[0]))
+    c = 10.0 * one
+    if isinstance(sub, InverseGaussian):
+        return InverseGaussian(one, c)
+    if isinstance(sub, Gamma):
+        return Gamma(c, c)
+    if isinstance(sub, InverseGamma):
+        return InverseGamma(c, c)
+    if isinstance(sub, GIG):
+        return GIG(sub.p, c, c)
+    return sub
+
+
 def _gh_from_gaussian(
     family: type[AbstractNormalMixture], gaussian: FiniteMixture, reg_covar: float
 ) -> FiniteMixture:
-    """Each Gaussian component $N(m_k, S_k)$ as the family's default law with $\\mu = m_k$,
-    $\\gamma = 0$, $\\Sigma = S_k$."""
+    """Each Gaussian component $N(m_k, S_k)$ as a light-tailed law of the family with
+    $\\mu = m_k$, $\\gamma = 0$, $\\Sigma = S_k$."""
     comps = gaussian.components
     d = comps.dim
     dtype = comps.means.dtype
-    sub = family.default_subordinator(d, dtype)
+    sub = _light_subordinator(family.default_subordinator(d, dtype))
 
     def one(mu, cov):
         joint = family.joint_family(
@@ -182,7 +201,10 @@ def initial_mixture(
     )
     if component is MultivariateNormal:
         return gaussian
-    return _gh_from_gaussian(component, gaussian, reg_covar)
+    # GH-family components start from a short Gaussian-mixture EM (cheap, and it places
+    # the components far better than the hard k-means partition does)
+    warm = fit(gaussian, x, weights=w, solver=MixtureEM(tol=1e-6), max_steps=100, throw=False)
+    return _gh_from_gaussian(component, warm.model, reg_covar)
 
 
 def fit_mixture(

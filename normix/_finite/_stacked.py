@@ -30,6 +30,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
+from .._distributions._gig_functions import gig_expectations, gig_log_normalizer
 from .._mixtures import AbstractNormalMixture, NormalMixtureStats
 from ._components import AbstractComponents, empty_components
 
@@ -106,23 +107,48 @@ class StackedComponents(AbstractComponents):
         """Component `k` as an ordinary (unbatched) model."""
         return _index(self.model, k)
 
-    def log_prob_rows(self, x: Float[Array, "n d"]) -> tuple[Float[Array, "n K"], None]:
-        rows = eqx.filter_vmap(lambda m: m.log_prob(x))(self.model)
-        return rows.T, None
+    def log_prob_rows(self, x: Float[Array, "n d"]) -> tuple[Float[Array, "n K"], Array]:
+        r"""$\log p_k(x_i)$ and, from the same posterior GIG parameters, the posterior
+        expectations $(\mathbb{E}\log Y, \mathbb{E}Y^{-1}, \mathbb{E}Y \mid x_i, k)$ that
+        the E-step needs (the Bessel functions are evaluated once per row and component)."""
+
+        def one(m: AbstractNormalMixture):
+            p_post, a_post, b_post, beta, const = m._row_terms(x)
+            log_p = const + beta + gig_log_normalizer(p_post, a_post, b_post)
+            return log_p, gig_expectations(p_post, a_post, b_post)
+
+        rows, eta = eqx.filter_vmap(one)(self.model)
+        return rows.T, eta
 
     def e_step(
         self,
         x: Float[Array, "n d"],
         resp_weights: Float[Array, "n K"],
         mass: Float[Array, " K"],
-        aux: None,
+        aux: Array,
     ) -> NormalMixtureStats:
-        # An emptied component gets uniform weights here (its statistics are discarded by
-        # the M-step), so no 0/0 is ever formed.
+        r"""Per component, the weighted means (weights $w_i r_{ik}$) of the posterior
+        expectations of the joint sufficient statistics, exactly as the family's own
+        `e_step` with those weights. An emptied component gets uniform weights (its
+        statistics are discarded by the M-step), so no 0/0 is formed."""
         empty = empty_components(mass)
         uniform = jnp.ones_like(resp_weights[:, 0])
         weights = jnp.where(empty[None, :], uniform[:, None], resp_weights)
-        return eqx.filter_vmap(lambda m, w: m.e_step(x, w))(self.model, weights.T)
+
+        def one(w: Float[Array, " n"], eta: Float[Array, "n 3"]) -> NormalMixtureStats:
+            w = w / jnp.sum(w)
+            m = w @ eta
+            c = w * eta[:, 1]
+            return NormalMixtureStats(
+                log_y=m[0],
+                inv_y=m[1],
+                y=m[2],
+                x=w @ x,
+                x_inv_y=c @ x,
+                xx_inv_y=(x * c[:, None]).T @ x,
+            )
+
+        return jax.vmap(one)(weights.T, aux)
 
     def m_step(
         self, stats: NormalMixtureStats, mass: Float[Array, " K"], total_weight: Float[Array, ""]
