@@ -225,6 +225,12 @@ def read_csv(
             f"{'s' if d != 1 else ''}; fitting a {d}-dimensional model needs at least "
             f"{d + 1} rows (and many more for reliable heavy-tailed fits)."
         )
+    const = [names[j] for j in range(d) if n > 0 and np.all(X[:, j] == X[0, j])]
+    if const:
+        raise CLIError(
+            f"{path}: constant column{'s' if len(const) > 1 else ''} "
+            f"{', '.join(map(repr, const))}: a constant has no distribution to fit; drop it."
+        )
     return X * scale, names, n_bad
 
 

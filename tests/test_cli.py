@@ -170,6 +170,9 @@ def test_other_bad_inputs(capsys, tmp_path, csv2):
     ragged = _write(tmp_path / "ragged.csv", ["a", "b"], [[1, 2], [3], [4, 5]])
     rc, _, err = run(capsys, "fit", ragged)
     assert rc == 2 and "line 3 has 1 fields" in err
+    const = _write(tmp_path / "const.csv", ["a", "b"], [[i, 1.0] for i in range(10)])
+    rc, _, err = run(capsys, "fit", const)
+    assert rc == 2 and "constant column 'b'" in err
     rc, _, err = run(capsys, "fit", csv2, "--family", "cauchy")
     assert rc == 2 and "unknown family 'cauchy'" in err
     rc, _, err = run(capsys, "cluster", csv2, "-k", "two")
