@@ -1,6 +1,7 @@
 """Bundled S&P 500 data: exact agreement with the source CSVs, shapes, dates, errors."""
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,11 @@ import pytest
 import normix
 from normix import datasets
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(
+    os.environ.get("NORMIX_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+if not SHARED.exists():
+    SHARED = Path("/work/shared/data")
 
 
 def _csv(name):

@@ -94,10 +94,14 @@ def instances():
                     jax.tree.map(lambda s: jnp.full(s.shape, next(fill), s.dtype), shape), found
                 )
     roots = []
-    if hasattr(normix, "fit_mixture"):  # finite mixtures: Gaussian and GH-family components
-        roots.append(normix.fit_mixture(X, 2, key=key, max_steps=2).model)
+    if hasattr(normix, "FiniteMixture"):  # finite mixtures: Gaussian and GH-family components
         st = found[normix.StudentT]
         roots.append(normix.FiniteMixture(jnp.asarray([0.25, 0.75]), [st, st]))
+        chol = np.linalg.cholesky(np.linalg.inv(np.cov(np.asarray(X).T)))
+        gauss = normix.GaussianComponents(
+            jnp.asarray(np.asarray(X)[:2]), jnp.asarray(np.stack([chol, 2.0 * chol]))
+        )
+        roots.append(normix.FiniteMixture(jnp.asarray([0.5, 0.5]), gauss))
     roots.append(normix.fit(normix.MultivariateNormal, X, max_steps=3, throw=False))
     d = X.shape[1]
     roots.append(normix.LowRankPlusDiagonal(jnp.asarray(rng.standard_normal((d, 1))), jnp.ones(d)))
@@ -146,7 +150,7 @@ def test_round_trip_every_public_class(cls, instances, tmp_path):
 
 
 def test_loaded_model_computes_the_same(instances, tmp_path):
-    gh = instances[normix.GeneralizedHyperbolic]
+    gh = instances[normix.FiniteMixture]
     normix.save(tmp_path / "gh.nx", gh)
     loaded = normix.load(tmp_path / "gh.nx")
     x = jnp.asarray([[0.1, -0.2, 0.3], [2.0, 1.0, -1.0]])
