@@ -268,3 +268,17 @@ def test_vmap_over_datasets_equals_loop(key):
     for i in range(4):
         single = one(data[i], keys[i])
         np.testing.assert_allclose(batched.log_likelihood[i], single.log_likelihood, rtol=1e-10)
+
+
+def test_chunked_e_step_matches_one_block(overlapping, key):
+    """Row blocks (with quadratic features for "full") give the same fit as one block."""
+    X = overlapping
+    kwargs = dict(key=key, covariance="full", max_steps=15, tol=0.0)
+    one = fit_mixture(X, 3, chunk_size=None, **kwargs)
+    chunked = fit_mixture(X, 3, chunk_size=128, **kwargs)  # 450 rows: 4 blocks, padded
+    assert chunked.model.components.quadratic_features
+    np.testing.assert_allclose(chunked.log_likelihood, one.log_likelihood, rtol=1e-12)
+    np.testing.assert_allclose(
+        chunked.model.components.covariances, one.model.components.covariances, rtol=1e-9
+    )
+    np.testing.assert_allclose(chunked.trace, one.trace, rtol=1e-12)

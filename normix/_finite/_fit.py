@@ -241,7 +241,8 @@ def fit_mixture(
       `"spherical"` or `"tied"`; GH-family components are always `"full"`.
     - `n_init`: number of starts, fitted as one `vmap`ped batch; the best is kept.
     - `init`: `"kmeans++"` (default), `"random"` (random responsibilities) or an initial
-      `FiniteMixture` (then `n_init`, `covariance`, `component` are taken from it).
+      `FiniteMixture` (then `n_init`, `covariance`, `component`, `chunk_size` are taken
+      from it).
     - `key`: PRNG key for the starts (required unless `init` is a model).
     - `max_steps`, `tol`: at most `max_steps` EM iterations; stop when the mean
       log-likelihood changes by less than `tol` (absolute, nats per observation; as
