@@ -43,6 +43,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._covariance import AbstractCovariance
+from ._em_model import AbstractEMModel
+from ._exponential_family import AbstractExponentialFamily
 from ._version import __version__
 
 MAGIC = b"\x89NORMIX\n"
@@ -194,10 +197,6 @@ class _Encoder:
 
 
 def _non_finite_model(model: Any) -> bool:
-    from ._covariance import AbstractCovariance
-    from ._em_model import AbstractEMModel
-    from ._exponential_family import AbstractExponentialFamily
-
     if not isinstance(model, AbstractEMModel | AbstractExponentialFamily | AbstractCovariance):
         return False
     leaves = jax.tree.leaves(eqx.filter(model, eqx.is_inexact_array))
