@@ -24,6 +24,7 @@ def _true_mixture():
     return FiniteMixture(jnp.array([0.3, 0.4, 0.3]), comps)
 
 
+@pytest.mark.slow
 def test_log_prob_is_logsumexp_of_components():
     m = _true_mixture()
     x = jnp.asarray(np.random.default_rng(0).normal(size=(50, 2)) * 3 + 1)
