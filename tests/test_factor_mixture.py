@@ -185,6 +185,7 @@ def test_em_recovers_sigma_and_subordinator(nig_case):
     np.testing.assert_allclose(res.log_likelihood, jnp.mean(res.model.log_prob(x)), rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_em_fixed_point_is_stationary(nig_case):
     """At convergence the gradient of the observed log-likelihood vanishes (an
     independent check of the E- and M-step formulas)."""
