@@ -147,7 +147,7 @@ def plot_density(
     for i, (label, m) in enumerate(_as_models(models).items()):
         dens = _density_1d(m, grid)
         top = max(top, float(np.nanmax(dens)))
-        style = ("-", "--", "-.", ":")[(i // len(colors) + (i % 2)) % 4]
+        style = ("-", "--", "-.", ":")[i % 4]
         ax.plot(grid, dens, lw=1.6, ls=style, color=colors[i % len(colors)], label=label)
     if log:
         ax.set_yscale("log")
