@@ -118,21 +118,18 @@ for x, p in zip(new_customers[:, 0], proba, strict=True):
 # skewed segment, so BIC over-counts segments; NIG segments describe each with one.
 
 # %%
-true_nig = normix.FiniteMixture(
-    jnp.array([0.5, 0.35, 0.15]),
-    [
-        normix.NormalInverseGaussian(
-            jnp.array([mu]), jnp.array([g]), jnp.array([[s2]]), jnp.array(1.0), jnp.array(lam)
-        )
-        for mu, g, s2, lam in [
-            (150.0, 80.0, 900.0, 1.0),
-            (550.0, 120.0, 3600.0, 1.0),
-            (1300.0, 250.0, 16900.0, 1.0),
-        ]
-    ],
-)
-Xs, labels = true_nig.sample_with_labels(jax.random.key(1), (n,))
-print(f"skewed spending: median {float(jnp.median(Xs)):.0f}, max {float(jnp.max(Xs)):.0f}")
+# segment: (share, mu, gamma, sigma^2, lambda) of X = mu + gamma*Y + sqrt(sigma^2*Y)*Z with
+# Y ~ inverse Gaussian(mean 1, shape lambda), Z ~ N(0, 1): a NIG law, skewed right (gamma > 0)
+nig_segments = [
+    (0.50, 150.0, 80.0, 900.0, 1.0),
+    (0.35, 550.0, 120.0, 3600.0, 1.0),
+    (0.15, 1300.0, 250.0, 16900.0, 1.0),
+]
+labels = rng.choice(3, size=n, p=[seg[0] for seg in nig_segments])
+_, mu, gam, s2, lam = (np.array([seg[i] for seg in nig_segments])[labels] for i in range(5))
+y = rng.wald(1.0, lam)
+Xs = (mu + gam * y + np.sqrt(s2 * y) * rng.normal(size=n))[:, None]
+print(f"skewed spending: median {np.median(Xs):.0f}, max {np.max(Xs):.0f}")
 
 # %%
 gauss_sel = normix.select_mixture(Xs, n_components=range(1, 6), key=key, n_init=4)
