@@ -69,6 +69,7 @@ __all__ = [
 
 _STALL_DECREMENT = 1e-16
 _STALL_RESIDUAL = 1e-12
+_FLAT_RESIDUAL = 1e-13
 _FD_STEP = 1e-5
 
 
@@ -299,11 +300,11 @@ class GIGNewtonSolver(eqx.Module):
         R = GIGSolverResult
 
         def cond(c):
-            _, _, _, step, result, done = c
+            _, _, _, _, step, result, done = c
             return ~done & (step < self.max_steps)
 
         def body(c):
-            th, f0, prev_dec, step, result, _ = c
+            th, f0, prev_dec, prev_resid, step, result, _ = c
             g, hess = derivs(th)
             d, dec = direction(g, hess)
             t, f_new, ok = line_search(th, f0, d, -dec)
@@ -317,7 +318,12 @@ class GIGNewtonSolver(eqx.Module):
             stalled = ((dec < _STALL_DECREMENT) | jnp.all(resid <= _STALL_RESIDUAL)) & (
                 dec >= prev_dec / 4
             )
-            small = small | stalled | (dec <= 16 * eps * eps)
+            # (iv) round-off floor reached along a flat direction: the moment equations hold
+            # to `_FLAT_RESIDUAL` and no longer improve (e.g. eta within round-off of the
+            # Gamma / inverse-Gamma boundary, where damped steps would shrink a or b forever).
+            r_max = jnp.max(resid)
+            floor_flat = (r_max <= _FLAT_RESIDUAL) & (r_max > prev_resid / 2)
+            small = small | stalled | floor_flat | (dec <= 16 * eps * eps)
             finite = jnp.all(jnp.isfinite(new)) & jnp.isfinite(f_new) & jnp.isfinite(dec)
             converged = ok & (t == 1) & small & finite
             # at the round-off floor the line search may fail although we are converged
@@ -329,13 +335,15 @@ class GIGNewtonSolver(eqx.Module):
                 R.nonfinite,
                 R.where(~ok & ~floor, R.line_search_failed, R.successful),
             )
+            converged = converged | (floor_flat & finite)
             done = converged | floor | ~finite | ~ok
-            return new, f_new, jnp.where(t == 1, dec, jnp.inf), step + 1, result, done
+            dec_next = jnp.where(t == 1, dec, jnp.inf)
+            return new, f_new, dec_next, jnp.minimum(r_max, prev_resid), step + 1, result, done
 
         f_start = objective(start)
         inf = jnp.array(jnp.inf, dtype)
-        init = (start, f_start, inf, jnp.array(0), R.successful, ~feasible)
-        th, _, _, steps, result, done = jax.lax.while_loop(cond, body, init)
+        init = (start, f_start, inf, inf, jnp.array(0), R.successful, ~feasible)
+        th, _, _, _, steps, result, done = jax.lax.while_loop(cond, body, init)
         result = R.where(done, result, R.max_steps_reached)
         result = R.where(feasible, result, R.infeasible_expectation)
         theta = jnp.stack([th[0], th[1] * sigma, th[2] / sigma])
