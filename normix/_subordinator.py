@@ -30,6 +30,9 @@ class AbstractSubordinator(AbstractExponentialFamily):
     """A positive exponential family that is a (limit) case of the GIG."""
 
     event_ndim: ClassVar[int] = 0
+    uses_log_statistic: ClassVar[bool] = True
+    r"""Whether $\log y$ is among the sufficient statistics (so the mixture E-step must
+    compute $\mathbb{E}[\log Y \mid x]$, which costs a $\partial_p$ of $\log K_p$)."""
 
     @abc.abstractmethod
     def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:

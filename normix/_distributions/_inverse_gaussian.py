@@ -3,6 +3,7 @@ r"""The inverse Gaussian (Wald) distribution."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import jax.numpy as jnp
 import jax.random as jr
@@ -73,6 +74,7 @@ class InverseGaussian(AbstractSubordinator):
 
     mu: Float[Array, ""]
     lam: Float[Array, ""]
+    uses_log_statistic: ClassVar[bool] = False
 
     def __init__(self, mean: ArrayLike, shape: ArrayLike):
         mean, shape = as_float(mean, shape)

@@ -4,9 +4,10 @@ One compiled `lax.while_loop` with early exit. Iteration $k$ (starting at $k=0$ 
 initial model $m_0$) runs the solver's `step`: the E-step of $m_k$ together with its mean
 log-likelihood $\ell_k = \ell(m_k)$, then the M-step giving $m_{k+1}$. The loop stops when
 the solver's stopping rule holds for $(\ell_{k-1}, \ell_k, m_k, m_{k+1})$, when $\ell_k$ or
-a parameter of $m_{k+1}$ is not finite, or after `max_steps` iterations. After the loop
-the log-likelihood of the returned model is evaluated once more, so
-`log_likelihood == trace[n_steps]` always describes the model that is returned.
+a parameter of $m_{k+1}$ is not finite, or after `max_steps` iterations. The returned
+model's log-likelihood is then computed by one more pass of the same loop body (its
+M-step is discarded), so `log_likelihood == trace[n_steps]` always describes the model
+that is returned, and the compiled program holds one copy of the E-step, not two.
 """
 
 from __future__ import annotations
@@ -58,7 +59,10 @@ class _Carry(eqx.Module):
     step: Int[Array, ""]  # k
     solver_state: Any
     trace: Float[Array, " t"]
-    done: Bool[Array, ""]
+    finishing: Bool[Array, ""]  # m_k is the model to return: evaluate l(m_k), then stop
+    stopped: Bool[Array, ""]
+    log_likelihood: Float[Array, ""]  # of the returned model, once stopped
+    rule_held: Bool[Array, ""]
     nonfinite: Bool[Array, ""]
     decreased: Bool[Array, ""]
     ll_converged: Bool[Array, ""]
@@ -158,7 +162,10 @@ def _fit_impl(
         step=jnp.array(0, dtype=jnp.int32),
         solver_state=solver.init(model, x, w),
         trace=jnp.full((max_steps + 1,), jnp.nan, dtype=dtype),
-        done=false,
+        finishing=jnp.array(max_steps == 0),
+        stopped=false,
+        log_likelihood=nan,
+        rule_held=false,
         nonfinite=false,
         decreased=false,
         ll_converged=false,
@@ -166,7 +173,7 @@ def _fit_impl(
     )
 
     def cond(c: _Carry) -> Bool[Array, ""]:
-        return ~c.done & (c.step < max_steps)
+        return ~c.stopped
 
     def body(c: _Carry) -> _Carry:
         k = c.step
@@ -184,34 +191,42 @@ def _fit_impl(
                 ),
                 lambda: None,
             )
-        ll_finite = jnp.isfinite(ll)
-        ok = ll_finite & _all_finite(new_model)
-        # non-finite: keep the last iterate whose log-likelihood is finite
-        fallback = _select(ll_finite | (k == 0), c.model, c.prev)
-        fallback_step = jnp.where(ll_finite, k, jnp.maximum(k - 1, 0))
+        ll_ok = jnp.isfinite(ll)
+        # l(m_k) not finite: return m_{k-1} (its l is known) or, at k = 0, m_0 as it is
+        back = ~ll_ok & (k > 0)
+        # m_{k+1} not finite (or l(m_k) not finite): stop, returning m_k / m_{k-1}
+        params_ok = _all_finite(new_model)
+        advance = ll_ok & ~c.finishing & params_ok
+        stop_here = ~ll_ok | c.finishing | ~params_ok
+        next_step = k + 1
+        finishing = advance & (term.done | (next_step >= max_steps))
         return _Carry(
-            model=_select(ok, new_model, fallback),
-            prev=_select(ok, c.model, c.prev),
-            ll_prev=jnp.where(ok, ll, c.ll_prev),
-            step=jnp.where(ok, k + 1, fallback_step),
+            model=_select(advance, new_model, _select(back, c.prev, c.model)),
+            prev=_select(advance, c.model, c.prev),
+            ll_prev=jnp.where(advance, ll, c.ll_prev),
+            step=jnp.where(advance, next_step, jnp.where(back, k - 1, k)),
             solver_state=state,
             trace=c.trace.at[k].set(ll),
-            done=~ok | term.done,
-            nonfinite=~ok,
-            decreased=c.decreased | (ok & term.decreased),
-            ll_converged=ok & term.ll_converged,
-            params_converged=ok & term.params_converged,
+            finishing=finishing,
+            stopped=stop_here,
+            log_likelihood=jnp.where(back, c.ll_prev, ll),
+            rule_held=jnp.where(c.finishing, c.rule_held, advance & term.done),
+            nonfinite=~ll_ok | (~c.finishing & ~params_ok),
+            decreased=c.decreased | (ll_ok & (k > 0) & term.decreased),
+            ll_converged=jnp.where(c.finishing, c.ll_converged, ll_ok & term.ll_converged),
+            params_converged=jnp.where(
+                c.finishing, c.params_converged, ll_ok & term.params_converged
+            ),
         )
 
     c = lax.while_loop(cond, body, carry)
 
     model = c.model
-    ll = jnp.asarray(model.log_likelihood(x, w)).astype(dtype)
-    last = solver.terminate(c.prev, model, c.ll_prev, ll, c.solver_state)
-    decreased = c.decreased | (~c.nonfinite & (c.step > 0) & last.decreased)
+    ll = c.log_likelihood
     idx = jnp.arange(max_steps + 1, dtype=jnp.int32)
-    trace = jnp.where(idx < c.step, c.trace, nan).at[c.step].set(ll)
-    converged = c.done & ~c.nonfinite
+    trace = jnp.where(idx <= c.step, c.trace, nan).at[c.step].set(ll)
+    converged = c.rule_held & ~c.nonfinite
+    decreased = c.decreased
     result = EMResults.where(converged, EMResults.successful, EMResults.max_steps_reached)
     result = EMResults.where(decreased & converged, EMResults.decreased, result)
     result = EMResults.where(c.nonfinite, EMResults.nonfinite, result)

@@ -18,11 +18,10 @@ the usual scale matrix of the Student-t). Every M-step applies it to the statist
 solving, so it costs nothing and the iterates never drift along the gauge orbit.
 """
 
-
 import abc
 import dataclasses
 import math
-from typing import ClassVar, Self
+from typing import Self
 
 import equinox as eqx
 import jax
@@ -31,7 +30,12 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
 from .._distributions._gig import GIG
-from .._distributions._gig_functions import gig_expectations, gig_log_normalizer, gig_moment
+from .._distributions._gig_functions import (
+    gig_expectations,
+    gig_log_normalizer,
+    gig_log_normalizer_and_expectations,
+    gig_moment,
+)
 from .._em_model import AbstractECMModel, AbstractFusedEMModel
 from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
@@ -149,10 +153,23 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         self, x: Float[Array, "n d"], weights: Float[Array, " n"]
     ) -> tuple[NormalMixtureStats, Array]:
         r"""Weighted means of $\mathbb{E}[t(x_i, Y) \mid x_i]$ and the weighted mean
-        log-likelihood, sharing the Mahalanobis distances and posterior parameters."""
+        log-likelihood, sharing the Mahalanobis distances and posterior parameters (and
+        one Bessel evaluation per row). This is the EM driver's E-step: when the
+        subordinator has no $\log y$ statistic (inverse Gaussian) `log_y` is not computed
+        (NaN), which halves the Bessel work; `e_step` always computes it."""
+        uses_log = self.joint_family.subordinator_family.uses_log_statistic
+        return self._e_step(x, weights, log_moment=uses_log)
+
+    def _e_step(
+        self, x: Float[Array, "n d"], weights: Float[Array, " n"], *, log_moment: bool
+    ) -> tuple[NormalMixtureStats, Array]:
+        """`e_step_with_log_likelihood`; with `log_moment=False` the `log_y` statistic is
+        NaN (not computed: the inverse-Gaussian M-step does not use it)."""
         p_post, a_post, b_post, beta, const = self._row_terms(x)
-        eta = gig_expectations(p_post, a_post, b_post)
-        log_lik = const + beta + gig_log_normalizer(p_post, a_post, b_post)
+        log_z, eta = gig_log_normalizer_and_expectations(
+            p_post, a_post, b_post, log_moment=log_moment
+        )
+        log_lik = const + beta + log_z
         w = weights / jnp.sum(weights)
         m = w @ eta
         c = w * eta[:, 1]
@@ -163,7 +180,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
 
     def e_step(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> NormalMixtureStats:
         r"""Weighted means of $\mathbb{E}[t(x_i, Y) \mid x_i]$."""
-        return self.e_step_with_log_likelihood(x, weights)[0]
+        return self._e_step(x, weights, log_moment=True)[0]
 
     def m_step(self, stats: NormalMixtureStats) -> Self:
         """Closed-form M-step in the scale gauge (see the module docstring)."""
@@ -201,9 +218,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         p, a, b = self.subordinator.gig_params()
         moments = gig_expectations(p, a, b)
         c = 1.0 / moments[1] if self.gauge_on_inverse_moment else moments[2]
-        sub = subordinator_from_gig_params(
-            self.joint_family.subordinator_family, p, a * c, b / c
-        )
+        sub = subordinator_from_gig_params(self.joint_family.subordinator_family, p, a * c, b / c)
         joint = self.joint_family(self.mu, self.gamma * c, self.covariance.scale(c), sub)
         return self.with_joint(joint)
 
@@ -245,9 +260,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
     def cov(self) -> Float[Array, "d d"]:
         r"""$\operatorname{Cov}X = \mathbb{E}[Y]\,\Sigma + \operatorname{Var}(Y)\,\gamma\gamma^\top$."""
         m1, m2, _, _ = self._latent_moments()
-        return m1 * self.covariance.as_matrix() + (m2 - m1 * m1) * jnp.outer(
-            self.gamma, self.gamma
-        )
+        return m1 * self.covariance.as_matrix() + (m2 - m1 * m1) * jnp.outer(self.gamma, self.gamma)
 
     def variance(self) -> Float[Array, " d"]:
         return jnp.diag(self.cov())

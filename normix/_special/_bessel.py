@@ -24,8 +24,9 @@ value. Working at the small order $\mu$ keeps the quadrature short for every $z 
 Cost control (PITFALLS #5, #6):
 
 * batch-level branches: a region is computed only if some element of the batch needs it
-  (`lax.cond` on `any`; under `vmap` it becomes a `select`). An E-step batch with one
-  order $v$ and arguments $z_i > 2$ runs the quadrature pipeline alone;
+  (`lax.cond` on `any`, kept a `cond` under `vmap` by taking the `any` over the whole
+  vmapped batch). An E-step batch with one order $v$ and arguments $z_i > 2$ runs the
+  quadrature pipeline alone;
 * each region pipeline is one XLA loop over the elements (see `one_kernel`), and
   computes only the outputs asked for;
 * second derivatives go through `fori_loop` forms of the same code (a `custom_jvp` on
@@ -51,6 +52,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.custom_batching import custom_vmap
 from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
@@ -75,15 +77,34 @@ class LogKvParts(NamedTuple):
     r"""$\log(K_{v-1}(z)/K_v(z))$."""
 
 
+@custom_vmap
+def _batch_any(mask):
+    """`jnp.any(mask)`; under `vmap` it stays one unbatched scalar, the `any` over the whole
+    batch (see `_if_any`)."""
+    return jnp.any(mask)
+
+
+@_batch_any.def_vmap
+def _batch_any_vmap(axis_size, in_batched, mask):
+    del axis_size, in_batched
+    return jnp.any(mask), False
+
+
 def _if_any(mask, fn, fill, *args):
     """`fn(*args)` if any element of `mask` is set, else `fill` (same structure): a batch-
-    level branch that skips regions no element needs (a `select` under `vmap`)."""
+    level branch that skips regions no element needs.
+
+    Every caller selects the region's output only where its own mask is set, so running
+    `fn` on more elements than needed never changes a result. Hence the predicate is the
+    `any` over the *whole* batch, also under `vmap` (`_batch_any`): the branch stays a real
+    `cond` (it would otherwise become a `select` that runs every region for every element,
+    e.g. in a `vmap`ped fit over many datasets)."""
     out_shape = jax.eval_shape(fn, *args)
 
     def skip(*_):
         return jax.tree.map(lambda s, f: jnp.full(s.shape, f, s.dtype), out_shape, fill)
 
-    return jax.lax.cond(jnp.any(mask), fn, skip, *args)
+    return jax.lax.cond(_batch_any(mask), fn, skip, *args)
 
 
 # Output slots of the region pipelines, and harmless fill values for skipped regions.
@@ -259,8 +280,8 @@ def log_kv_ratio(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     return jnp.where(upper, log_up, log_dn)
 
 
-@jax.jit
-def log_kv_fused(v: ArrayLike, z: ArrayLike) -> LogKvParts:
+@functools.partial(jax.jit, static_argnames=("dv",))
+def log_kv_fused(v: ArrayLike, z: ArrayLike, dv: bool = True) -> LogKvParts:
     r"""$\log K_v(z)$, $\partial_v\log K_v(z)$, $\log\frac{K_{v+1}(z)}{K_v(z)}$ and
     $\log\frac{K_{v-1}(z)}{K_v(z)}$ from one evaluation.
 
@@ -277,11 +298,22 @@ def log_kv_fused(v: ArrayLike, z: ArrayLike) -> LogKvParts:
     differentiable JAX (no custom rule), so it can be differentiated again in $v$ and $z$
     (e.g. `jax.jacfwd` for a Fisher information).
 
+    **Arguments:**
+
+    - `v`, `z`: order and argument, as in [`log_kv`][].
+    - `dv`: compute $\partial_v \log K_v$ (static). With `dv=False` that output is NaN and
+      the forward-mode tangent is skipped: about half the work, for callers that need only
+      the value and the ratios (e.g. E-steps whose subordinator has no $\log y$ statistic).
+
     **Returns:** a [`LogKvParts`][] `(log_kv, dlog_kv_dv, log_ratio_next, log_ratio_prev)`.
     """
     v, z = _prepare(v, z)
     upper = v >= -0.5
-    log_k, d_u, log_up, log_dn = _parts(_reflect(v), z, _SLOTS[:4])
+    if dv:
+        log_k, d_u, log_up, log_dn = _parts(_reflect(v), z, _SLOTS[:4])
+    else:
+        log_k, log_up, log_dn = _parts(_reflect(v), z, ("log_k", "log_up", "log_dn"))
+        d_u = jnp.full_like(log_k, jnp.nan)
     return LogKvParts(
         log_k,
         jnp.where(upper, d_u, -d_u),
