@@ -72,7 +72,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._covariance import LowRankPlusDiagonal
-from .._distributions._gig_functions import gig_expectations, gig_log_normalizer
+from .._distributions._gig_functions import (
+    gig_expectations,
+    gig_log_normalizer,
+    gig_log_normalizer_and_expectations,
+)
 from .._em_model import AbstractFusedEMModel
 from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
@@ -227,7 +231,7 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         x = jnp.asarray(x)
         x = x.astype(jnp.result_type(x, self.mu.dtype))
         batch_shape = split_batch(x, self.event_shape, type(self).__name__)
-        return self._row_terms(x.reshape(-1, self.dim))[0].reshape(batch_shape)
+        return self._log_prob_rows(x.reshape(-1, self.dim)).reshape(batch_shape)
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
         r"""Draws of shape `shape + (d,)`:
@@ -264,8 +268,12 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         a_post = a + self.gamma @ inv_gamma
         b_post = b + q
         const = -0.5 * d * math.log(2 * math.pi) - 0.5 * cov.logdet() - gig_log_normalizer(p, a, b)
-        log_prob = const + resid @ inv_gamma + gig_log_normalizer(p_post, a_post, b_post)
-        return log_prob, (p_post, a_post, b_post), m, g
+        # log f(x_i) = const + beta_i + log Z(posterior_i): the caller adds log Z
+        return const + resid @ inv_gamma, (p_post, a_post, b_post), m, g
+
+    def _log_prob_rows(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
+        partial, (p_post, a_post, b_post), _, _ = self._row_terms(x)
+        return partial + gig_log_normalizer(p_post, a_post, b_post)
 
     def _half_step(
         self, x: Float[Array, "n d"], w: Float[Array, " n"]
@@ -274,9 +282,14 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         $\theta_k$, from one pass over the data (`w` normalised)."""
         base = self.mixture
 
+        uses_log = type(self.subordinator).uses_log_statistic
+
         def block(xb, wb):
-            log_prob, (p_post, a_post, b_post), _, _ = self._row_terms(xb)
-            eta = gig_expectations(p_post, a_post, b_post)
+            partial, (p_post, a_post, b_post), _, _ = self._row_terms(xb)
+            log_z, eta = gig_log_normalizer_and_expectations(
+                p_post, a_post, b_post, log_moment=uses_log
+            )
+            log_prob = partial + log_z
             resid = xb - self.mu[None, :]
             return wb @ log_prob, wb @ eta, wb @ resid, (wb * eta[:, 1]) @ resid
 
@@ -383,7 +396,7 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         return self.with_mixture(self.mixture.with_joint(joint))
 
     def log_likelihood(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> Array:
-        total = blockwise_sum(lambda xb, wb: wb @ self._row_terms(xb)[0], x, weights)
+        total = blockwise_sum(lambda xb, wb: wb @ self._log_prob_rows(xb), x, weights)
         return total / jnp.sum(weights)
 
     def n_parameters(self) -> int:
