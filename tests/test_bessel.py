@@ -167,6 +167,18 @@ def test_fused_matches_separate_functions(ref):
     assert np.all(np.abs(down + _call(log_kv_ratio, v - 1, z)) <= 1e-13 * scale)
 
 
+def test_small_arrays_use_loop_forms_with_same_values(ref):
+    """Arrays of <= 16 elements (e.g. scalars under `vmap`) take the `fori_loop` forms of the
+    region formulas; they agree with the unrolled forms to a few ulps."""
+    vv, zz = np.meshgrid(ref["v"][::6], ref["z"][::6], indexing="ij")
+    v = np.concatenate([vv.ravel(), np.linspace(-25, 25, 101)])
+    z = np.concatenate([zz.ravel(), np.geomspace(1e-3, 1e3, 101)])
+    big = _call(log_kv_fused, v, z)  # 512 elements: unrolled
+    scalar = _call(jax.jit(jax.vmap(log_kv_fused)), v, z)  # one element per vmap slice
+    for b, s in zip(big, scalar, strict=True):
+        assert np.all(np.abs(s - b) <= 1e-14 * np.maximum(1.0, np.abs(b)))
+
+
 def test_fused_e_step_shapes():
     """One scalar order for a batch of arguments (the EM E-step), and batches hitting one
     region or several (batch-level branches) agree elementwise."""

@@ -185,12 +185,19 @@ def _log_kv_parts(u, x, want, unroll):
     )
 
 
+# Arrays of at most this many elements (per `vmap` slice: scalars in GIG M-steps and
+# gauge normalisations) use the `fori_loop` forms: a tiny run time either way, and a
+# graph several times smaller to compile.
+_UNROLL_MIN_SIZE = 16
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def _parts(u, x, want):
-    """`_log_kv_parts` with unrolled loops (fast); differentiating it (second derivatives
+    """`_log_kv_parts` with unrolled loops (fast; `fori_loop`s for tiny arrays, see
+    `_UNROLL_MIN_SIZE`); differentiating it (second derivatives
     of `log_kv`, derivatives of `log_kv_fused`) goes through the `fori_loop` form, whose
     graph is several times smaller and compiles in seconds."""
-    return _log_kv_parts(u, x, want, True)
+    return _log_kv_parts(u, x, want, x.size > _UNROLL_MIN_SIZE)
 
 
 @_parts.defjvp
