@@ -276,6 +276,25 @@ class GaussianComponents(AbstractComponents):
         return K * d + cov
 
     # ------------------------------------------------------------------ E-step
+    def _quadratic_coefficients(
+        self, mc: Float[Array, "K d"]
+    ) -> tuple[Float[Array, "F K"], Float[Array, " K"]]:
+        r"""`"full"` type: $(C, c_0)$ with $\log p_k(x_i) = [z_i, x_i - c]\,C_{\cdot k} + c_{0k}$,
+        $z_i = ((x_{ia} - c_a)(x_{ib} - c_b))_{a\le b}$. With $\Lambda_k = P_k P_k^\top$ and
+        $m_k = \mu_k - c$: the $z$ rows of $C$ are $-\tfrac12(2 - \delta_{ab})\Lambda_{k,ab}$,
+        the linear rows $\Lambda_k m_k$, and
+        $c_{0k} = -\tfrac12 m_k^\top\Lambda_k m_k + \log|P_k| - \tfrac d2\log 2\pi$."""
+        d = self.dim
+        a, b = _triu(d)
+        P = self.precisions_cholesky
+        prec = jnp.einsum("kij,klj->kil", P, P)
+        coef = jnp.where(a == b, -0.5, -1.0).astype(prec.dtype)
+        lin = jnp.einsum("kab,kb->ka", prec, mc)
+        C = jnp.concatenate([prec[:, a, b] * coef[None, :], lin], axis=1).T
+        logdet = jnp.sum(jnp.log(jnp.diagonal(P, axis1=1, axis2=2)), axis=-1)
+        c0 = -0.5 * jnp.sum(lin * mc, axis=1) + logdet - 0.5 * d * _LOG_2PI
+        return C, c0
+
     def log_prob_rows(self, x: Float[Array, "n d"]) -> tuple[Float[Array, "n K"], Array]:
         n, d = x.shape
         K = self.n_components
@@ -285,18 +304,9 @@ class GaussianComponents(AbstractComponents):
         P = self.precisions_cholesky
         ctype = self.covariance_type
         if ctype == "full" and self.quadratic_features:
-            a, b = _triu(d)
-            prec = jnp.einsum("kij,klj->kil", P, P)
-            coef = jnp.where(a == b, 1.0, 2.0).astype(prec.dtype)
-            lin = jnp.einsum("kab,kb->ka", prec, mc)
-            z = _quadratic_features(xc)
-            q = (
-                z @ (prec[:, a, b] * coef[None, :]).T
-                - 2.0 * (xc @ lin.T)
-                + jnp.sum(lin * mc, axis=1)[None, :]
-            )
-            logdet = jnp.sum(jnp.log(jnp.diagonal(P, axis1=1, axis2=2)), axis=-1)
-            return -0.5 * (d * _LOG_2PI + q) + logdet[None, :], (xc, z)
+            f = jnp.concatenate([_quadratic_features(xc), xc], axis=1)
+            C, c0 = self._quadratic_coefficients(mc)
+            return f @ C + c0[None, :], f
         if ctype == "full":
             W = jnp.transpose(P, (1, 0, 2)).reshape(d, K * d)
             m = jnp.einsum("ki,kij->kj", mc, P)
@@ -339,11 +349,11 @@ class GaussianComponents(AbstractComponents):
         center = self.center()
         ctype = self.covariance_type
         if ctype == "full" and self.quadratic_features:
-            xc, z = aux
-            a, b = _triu(d)
-            v = resp_weights.T @ z
-            sxx = jnp.zeros((K, d, d), v.dtype).at[:, a, b].set(v).at[:, b, a].set(v)
-            return GaussianStats(center=center, sx=resp_weights.T @ xc, sxx=sxx)
+            # one matmul gives the packed second moments and the first moments; they are
+            # unpacked to (K, d, d) in the M-step (after any sum over row blocks)
+            v = resp_weights.T @ aux
+            T = d * (d + 1) // 2
+            return GaussianStats(center=center, sx=v[:, T:], sxx=v[:, :T])
         xc = aux
         sx = resp_weights.T @ xc
         if ctype == "full":
@@ -388,7 +398,12 @@ class GaussianComponents(AbstractComponents):
         reg = self.reg_covar
         n_obs = mass * total_weight
         if ctype == "full":
-            cov = stats.sxx / safe[:, None, None] - delta[:, :, None] * delta[:, None, :]
+            sxx = stats.sxx
+            if sxx.ndim == 2:  # packed upper triangle (quadratic features)
+                a, b = _triu(d)
+                K = self.n_components
+                sxx = jnp.zeros((K, d, d), sxx.dtype).at[:, a, b].set(sxx).at[:, b, a].set(sxx)
+            cov = sxx / safe[:, None, None] - delta[:, :, None] * delta[:, None, :]
             cov = 0.5 * (cov + jnp.transpose(cov, (0, 2, 1)))
             cov = self._shrink(cov, n_obs) + reg * eye[None]
             prec = jax.vmap(_precision_cholesky_from_cov)(cov)

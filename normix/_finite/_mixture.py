@@ -259,35 +259,45 @@ class FiniteMixture(AbstractFusedEMModel):
     # ------------------------------------------------------------------ EM protocol
     def _e_block(self, x: Float[Array, "b d"], wn: Float[Array, " b"]):
         joint, aux = self._joint_log_prob_rows(x)
-        lse = jax.nn.logsumexp(joint, axis=1)
-        resp_w = jnp.exp(joint - lse[:, None]) * wn[:, None]
+        # one exp pass: r = e / s with e = exp(joint - max), s = sum_k e, lse = max + log s
+        top = jax.lax.stop_gradient(jnp.max(joint, axis=1))
+        top = jnp.where(jnp.isfinite(top), top, 0.0)
+        e = jnp.exp(joint - top[:, None])
+        s = jnp.sum(e, axis=1)
+        lse = top + jnp.log(s)
+        resp_w = e * (wn / s)[:, None]
         mass = jnp.sum(resp_w, axis=0)
         return mass, self.components.e_step(x, resp_w, mass, aux), wn @ lse
+
+    def _ll_block(self, x: Float[Array, "b d"], wn: Float[Array, " b"]):
+        joint, _ = self._joint_log_prob_rows(x)
+        return wn @ jax.nn.logsumexp(joint, axis=1)
+
+    def _over_blocks(self, fn, x: Float[Array, "n d"], wn: Float[Array, " n"]):
+        """`fn(x, wn)` (a pytree of sums over rows) over row blocks of `chunk_size` rows, as
+        one `lax.scan` (zero-padded; padded rows have weight 0), or on all rows at once."""
+        n = x.shape[0]
+        B = self.chunk_size
+        if B is None or B >= n:
+            return fn(x, wn)
+        n_blocks = -(-n // B)
+        pad = n_blocks * B - n
+        xb = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)]).reshape(n_blocks, B, -1)
+        wb = jnp.concatenate([wn, jnp.zeros((pad,), wn.dtype)]).reshape(n_blocks, B)
+        shapes = jax.eval_shape(fn, xb[0], wb[0])
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+        def body(acc, block):
+            return jax.tree.map(jnp.add, acc, fn(*block)), None
+
+        return jax.lax.scan(body, zeros, (xb, wb))[0]
 
     def e_step_with_log_likelihood(
         self, x: Float[Array, "n d"], weights: Float[Array, " n"]
     ) -> tuple[MixtureStats, Float[Array, ""]]:
         total = jnp.sum(weights)
-        wn = weights / total
-        n = x.shape[0]
-        B = self.chunk_size
-        if B is None or B >= n:
-            mass, stats, ll = self._e_block(x, wn)
-        else:
-            n_blocks = -(-n // B)
-            pad = n_blocks * B - n
-            xb = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)]).reshape(
-                n_blocks, B, -1
-            )
-            wb = jnp.concatenate([wn, jnp.zeros((pad,), wn.dtype)]).reshape(n_blocks, B)
-            shapes = jax.eval_shape(self._e_block, xb[0], wb[0])
-            zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-
-            def body(acc, block):
-                out = self._e_block(*block)
-                return jax.tree.map(jnp.add, acc, out), None
-
-            (mass, stats, ll), _ = jax.lax.scan(body, zeros, (xb, wb))
+        mass, stats, ll = self._over_blocks(self._e_block, x, weights / total)
+        if self.chunk_size is not None and self.chunk_size < x.shape[0]:
             # the centre of the statistics is a model quantity (the same in every block),
             # not a sum
             stats = eqx.tree_at(lambda s: s.center, stats, self.components.center())
@@ -312,8 +322,7 @@ class FiniteMixture(AbstractFusedEMModel):
     def log_likelihood(
         self, x: Float[Array, "n d"], weights: Float[Array, " n"]
     ) -> Float[Array, ""]:
-        joint, _ = self._joint_log_prob_rows(x)
-        return (weights @ jax.nn.logsumexp(joint, axis=1)) / jnp.sum(weights)
+        return self._over_blocks(self._ll_block, x, weights / jnp.sum(weights))
 
     @classmethod
     def initialize(
