@@ -32,6 +32,7 @@ from ._em_model import (
 from ._fitting import (
     ECM as ECM,
     EM as EM,
+    SQUAREM as SQUAREM,
     AbstractEMSolver as AbstractEMSolver,
     EMResult as EMResult,
     EMResults as EMResults,

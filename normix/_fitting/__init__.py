@@ -8,6 +8,7 @@ from ._driver import (
     validate_data as validate_data,
 )
 from ._results import EMResults as EMResults
+from ._squarem import SQUAREM as SQUAREM
 from ._solvers import (
     ECM as ECM,
     EM as EM,
