@@ -185,9 +185,8 @@ def worker_vmap(args) -> None:
     X = true.sample(jax.random.key(args.seed), (args.n_datasets, args.n))  # (N, n, 1)
     X = jax.block_until_ready(X)
     cls = normix.NormalInverseGaussian
-    solver = (
-        normix.EM() if args.rtol is None else normix.EM(rtol=args.rtol, param_rtol=args.param_rtol)
-    )
+    Solver = {"em": normix.EM, "squarem": normix.SQUAREM}[args.solver]
+    solver = Solver() if args.rtol is None else Solver(rtol=args.rtol, param_rtol=args.param_rtol)
 
     @jax.jit
     def fit_all(X):
@@ -337,7 +336,7 @@ def _ratio(a, b):
 
 
 def _table(title, header, rows):
-    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(header)]
+    widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(header)]
     print(f"\n## {title}\n")
     print("  ".join(str(h).rjust(w) for h, w in zip(header, widths, strict=True)))
     for r in rows:
@@ -597,11 +596,14 @@ def section_vmap(args, results):
     ]
     if args.vmap_rtol is not None:
         cmd += ["--rtol", args.vmap_rtol, "--param-rtol", args.vmap_param_rtol]
-    print("  normix vmap ...", flush=True)
-    res, rec = _run_json(cmd, cwd=REPO, timeout=args.timeout, env=_env())
-    sec["normix"], sec["normix_run"] = res, rec
-    if res is None:
-        print(f"    FAILED: {rec.get('error')}\n{rec.get('stderr_tail', '')[-1500:]}")
+    sec["normix_runs"] = {}
+    for solver in args.vmap_solvers:
+        print(f"  normix vmap ({solver}) ...", flush=True)
+        res, rec = _run_json(cmd + ["--solver", solver], cwd=REPO, timeout=args.timeout, env=_env())
+        sec["normix_runs"][solver] = {"normix": res, "run": rec}
+        if res is None:
+            print(f"    FAILED: {rec.get('error')}\n{rec.get('stderr_tail', '')[-1500:]}")
+    if not any(r["normix"] for r in sec["normix_runs"].values()):
         return
     if args.no_peer:
         return
@@ -625,9 +627,14 @@ def section_vmap(args, results):
 
 
 def _summarise_vmap(sec):
+    for run in sec["normix_runs"].values():
+        if run["normix"]:
+            run["summary"] = _summarise_vmap_run(run["normix"], sec)
+
+
+def _summarise_vmap_run(n, sec):
     import statistics
 
-    n = sec["normix"]
     peers = {k: v["result"] for k, v in sec.get("peer", {}).items() if v.get("result")}
     s = {
         "normix_warm_s": n["warm_s"],
@@ -655,33 +662,40 @@ def _summarise_vmap(sec):
             ll_diff_min=min(diffs),
             ll_check_pass=bool(min(diffs) >= -1e-6),
         )
-    sec["summary"] = s
+    return s
 
 
 def print_vmap(results):
     sec = results.get("nig_vmap")
-    if not sec or not sec.get("normix"):
+    if not sec or not sec.get("normix_runs"):
         return
-    n, s = sec["normix"], sec.get("summary", {})
-    rows = [
-        [
-            n["n_datasets"],
-            n["n"],
-            _fmt(n["compile_s"], "{:.1f}"),
-            _fmt(n["warm_s"], "{:.2f}"),
-            _fmt(s.get("normix_per_dataset_step_ms"), "{:.3f}"),
-            f"{n['n_steps_mean']:.1f}/{n['n_steps_max']}",
-            f"{n['n_converged']}/{n['n_datasets']}",
-            _fmt(_ms(s.get("peer_per_dataset_s")), "{:.0f}") + f" ({s.get('peer_backend', '')})",
-            _fmt(s.get("peer_extrapolated_s"), "{:.0f}"),
-            _fmt(s.get("ratio"), "{:.0f}x"),
-            _fmt(s.get("ll_diff_min"), "{:+.1e}"),
-            s.get("ll_check_pass"),
-        ]
-    ]
+    rows = []
+    for solver, run in sec["normix_runs"].items():
+        if not run.get("normix"):
+            continue
+        n, s = run["normix"], run.get("summary", {})
+        rows.append(
+            [
+                solver,
+                n["n_datasets"],
+                n["n"],
+                _fmt(n["compile_s"], "{:.1f}"),
+                _fmt(n["warm_s"], "{:.2f}"),
+                _fmt(s.get("normix_per_dataset_step_ms"), "{:.3f}"),
+                f"{n['n_steps_mean']:.1f}/{n['n_steps_max']}",
+                f"{n['n_converged']}/{n['n_datasets']}",
+                _fmt(_ms(s.get("peer_per_dataset_s")), "{:.0f}")
+                + f" ({s.get('peer_backend', '')})",
+                _fmt(s.get("peer_extrapolated_s"), "{:.0f}"),
+                _fmt(s.get("ratio"), "{:.0f}x"),
+                _fmt(s.get("ll_diff_min"), "{:+.1e}"),
+                s.get("ll_check_pass"),
+            ]
+        )
     _table(
         "1000 univariate NIG fits in one vmapped call",
         [
+            "solver",
             "N",
             "n",
             "compile s",
@@ -828,6 +842,7 @@ def main():
     v.add_argument("--rtol", type=float, default=None, help="None: normix.EM() defaults")
     v.add_argument("--param-rtol", type=float, default=1e-6)
     v.add_argument("--subset", type=int, default=10)
+    v.add_argument("--solver", default="em", choices=["em", "squarem"])
     v.add_argument("--npz-out", default=None)
     v.set_defaults(func=worker_vmap)
 
@@ -857,6 +872,9 @@ def main():
         help="EM rtol for the vmapped fits ('default': EM())",
     )
     b.add_argument("--vmap-param-rtol", type=float, default=1e-2)
+    b.add_argument(
+        "--vmap-solvers", nargs="+", default=["em", "squarem"], choices=["em", "squarem"]
+    )
     b.add_argument("--peer-datasets", type=int, default=10)
     b.add_argument(
         "--peer-loop-backends",
