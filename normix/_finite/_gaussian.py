@@ -102,12 +102,15 @@ class GaussianComponents(AbstractComponents):
     - `prior_strength`, `prior_scale`: $\nu \ge 0$ and the diagonal of $\Psi$ (shape
       `(d,)`) of the conjugate covariance prior (MAP EM); $\nu = 0$ (default) is the MLE.
     - `quadratic_features`: `"full"` type only. Compute the Mahalanobis distances and the
-      scatter matrices through the $T = d(d+1)/2$ products $z_i = (x_{ia}x_{ib})_{a\le b}$
-      of the centred rows: $q_{ik} = z_i^\top \ell_k - 2 x_i^\top\Lambda_k m_k +
-      m_k^\top\Lambda_k m_k$ and $\sum_i w_{ik} z_i$, two matmuls with $T$ instead of
-      $Kd$ columns: half the flops of whitening, but $O(nT)$ memory and a quadratic
-      expansion (less accurate far from the centre), so meant for the chunked E-step
-      (`FiniteMixture(chunk_size=...)`). Default `False`.
+      scatter matrices through the features $f_i = (z_i, x_i - c)$ of the centred rows,
+      $z_i = (x_{ia}x_{ib})_{a\le b}$ ($T = d(d+1)/2$ products):
+      $q_{ik} = z_i^\top \ell_k - 2 (x_i - c)^\top\Lambda_k m_k + m_k^\top\Lambda_k m_k$.
+      The E-step is then two matmuls with $T + d$ columns instead of $Kd$: $f\,C$ (all
+      $n\times K$ log-densities) and $W^\top f$ (the packed second and first moments of
+      all components at once, summed over row blocks and unpacked once in the M-step),
+      half the flops of whitening (no triangular zeros multiplied), but $O(nT)$ memory and
+      a quadratic expansion (less accurate far from the centre), so meant for the chunked
+      E-step (`FiniteMixture(chunk_size=...)`). Default `False`.
 
     Build from covariances with `from_covariances`, from precisions with
     `from_precisions`.

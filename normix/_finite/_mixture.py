@@ -4,7 +4,8 @@ r"""`FiniteMixture`: a K-component mixture $p(x) = \sum_k \pi_k p_k(x)$, fitted 
 **E-step.** With $\ell_{ik} = \log\pi_k + \log p_k(x_i)$, the responsibilities are
 $r_{ik} = \exp(\ell_{ik} - \operatorname{logsumexp}_j \ell_{ij})$ and the mean
 log-likelihood is $\sum_i \bar w_i \operatorname{logsumexp}_k \ell_{ik}$ ($\bar w_i$ the
-normalised sample weights), computed in the same pass. The expected complete-data
+normalised sample weights), computed in the same pass from one exponential per entry:
+$e_{ik} = \exp(\ell_{ik} - \max_j \ell_{ij})$, $r_{ik} = e_{ik}/\sum_j e_{ij}$. The expected complete-data
 statistics are the masses $N_k = \sum_i \bar w_i r_{ik}$ and each component's statistics
 under the weights $\bar w_i r_{ik}$ (`AbstractComponents.e_step`).
 
@@ -68,10 +69,10 @@ class FiniteMixture(AbstractFusedEMModel):
       GH-family models of one class.
     - `weight_concentration`: $\alpha \ge 1$ of a symmetric Dirichlet prior on the weights
       used by the M-step (MAP EM); `1.0` (default) is maximum likelihood.
-    - `chunk_size`: Gaussian components only: run the E-step over blocks of this many rows
-      (one `lax.scan`, statistics summed), so the $n\times K\times d$ intermediates of the
-      `"full"` type stay in cache and memory stays $O(\text{chunk}\cdot K d)$. `None`
-      (default): one block.
+    - `chunk_size`: Gaussian components only: run the E-step (and `log_likelihood`) over
+      blocks of this many rows (one `lax.scan`, statistics summed), so the
+      $n\times K\times d$ intermediates of the `"full"` type stay in cache and memory
+      stays $O(\text{chunk}\cdot K d)$. `None` (default): one block.
 
     Fit with `normix.fit_mixture` (or `normix.fit` from an initial `FiniteMixture`).
     """
