@@ -325,3 +325,16 @@ def case_params(cases=CASES, which: str = "grid"):
 
 def case_ids(cases=CASES):
     return [pytest.param(c, id=c.name) for c in cases]
+
+
+def nig_2d() -> normix.NormalInverseGaussian:
+    """A skewed, correlated 2-d NIG law used by the EM tests."""
+    import jax.numpy as jnp
+
+    return normix.NormalInverseGaussian(
+        mu=jnp.array([0.1, -0.2]),
+        gamma=jnp.array([0.3, -0.15]),
+        cov=jnp.array([[1.0, 0.35], [0.35, 0.6]]),
+        mean=1.0,
+        shape=1.5,
+    )

@@ -9,19 +9,14 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from cases import nig_2d
 
 import normix
 from normix._mixtures._marginal import AbstractNormalMixture
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
-TRUE_NIG = normix.NormalInverseGaussian(
-    mu=jnp.array([0.1, -0.2]),
-    gamma=jnp.array([0.3, -0.15]),
-    cov=jnp.array([[1.0, 0.35], [0.35, 0.6]]),
-    mean=1.0,
-    shape=1.5,
-)
+TRUE_NIG = nig_2d()
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +46,9 @@ def test_em_reaches_mle_and_recovers_parameters(nig_fit, nig_sample):
     )
     # the fitted model is a stationary point: one more EM step changes nothing
     again = fitted.m_step(fitted.e_step(nig_sample, w))
-    np.testing.assert_allclose(again.covariance.as_matrix(), fitted.covariance.as_matrix(), rtol=1e-5)
+    np.testing.assert_allclose(
+        again.covariance.as_matrix(), fitted.covariance.as_matrix(), rtol=1e-5
+    )
     # gauge E[Y] = 1 holds
     assert float(fitted.subordinator.mean()) == pytest.approx(1.0, rel=1e-10)
     # parameters close to the truth (n = 4000; tolerances ~4 standard errors)
@@ -150,9 +147,7 @@ def test_reference_optimum_sp500_index(family):
     # parameter half of the stopping rule may not settle; the LL is what is checked.
     result = normix.fit(family, x, max_steps=3000, throw=False)
     codes = normix.EMResults
-    assert bool(
-        (result.result == codes.successful) | (result.result == codes.max_steps_reached)
-    )
+    assert bool((result.result == codes.successful) | (result.result == codes.max_steps_reached))
     assert float(result.log_likelihood) >= REF_INDEX[family] - 1e-5
 
 

@@ -8,19 +8,14 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
+from cases import nig_2d
 
 import normix
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EXACT = dict(rtol=0.0, atol=0.0, param_rtol=0.0, param_atol=0.0)
 
-TRUE_NIG = normix.NormalInverseGaussian(
-    mu=jnp.array([0.1, -0.2]),
-    gamma=jnp.array([0.3, -0.15]),
-    cov=jnp.array([[1.0, 0.35], [0.35, 0.6]]),
-    mean=1.0,
-    shape=1.5,
-)
+TRUE_NIG = nig_2d()
 
 
 @pytest.fixture(scope="module")
