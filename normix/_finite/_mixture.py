@@ -5,9 +5,9 @@ r"""`FiniteMixture`: a K-component mixture $p(x) = \sum_k \pi_k p_k(x)$, fitted 
 $r_{ik} = \exp(\ell_{ik} - \operatorname{logsumexp}_j \ell_{ij})$ and the mean
 log-likelihood is $\sum_i \bar w_i \operatorname{logsumexp}_k \ell_{ik}$ ($\bar w_i$ the
 normalised sample weights), computed in the same pass from one exponential per entry:
-$e_{ik} = \exp(\ell_{ik} - \max_j \ell_{ij})$, $r_{ik} = e_{ik}/\sum_j e_{ij}$. The expected complete-data
-statistics are the masses $N_k = \sum_i \bar w_i r_{ik}$ and each component's statistics
-under the weights $\bar w_i r_{ik}$ (`AbstractComponents.e_step`).
+$e_{ik} = \exp(\ell_{ik} - \max_j \ell_{ij})$, $r_{ik} = e_{ik}/\sum_j e_{ij}$. The expected
+complete-data statistics are the masses $N_k = \sum_i \bar w_i r_{ik}$ and each component's
+statistics under the weights $\bar w_i r_{ik}$ (`AbstractComponents.e_step`).
 
 **M-step.** $\pi_k$ maximises $\sum_k N_k\log\pi_k$ plus, optionally, a symmetric
 Dirichlet($\alpha$) log-prior (MAP):
