@@ -144,7 +144,7 @@ def test_free_p_gig_m_step_takes_the_boundary_maximiser():
     Gamma (a = 0). The interior Newton solve fails there; the mixture's subordinator M-step
     returns the boundary law, whose objective equals scipy's supremum over the interior."""
     from normix._distributions import GIG
-    from normix._finite._stacked import _gig_objective, gig_m_step_with_boundary
+    from normix._mixtures._gig_m_step import _gig_objective, gig_m_step_with_boundary
 
     # the statistics and current subordinator of the failing EM iteration
     eta = jnp.array([-0.07160349, 1.14368316, 1.0])

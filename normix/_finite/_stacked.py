@@ -16,15 +16,11 @@ whose every array leaf has a leading axis $K$. Every per-component computation i
   K-component mixture of GH laws is fitted by exactly the EM of one GH law, applied with
   responsibility weights.
 
-**GIG subordinators with free $p$ (`GeneralizedHyperbolic`).** The subordinator M-step
-maximises $\theta^\top\eta - \log Z(\theta)$ over the GIG family. Its maximiser can lie on
-the family's boundary, an inverse Gamma ($a = 0$) or a Gamma ($b = 0$) law: responsibility
-weighting routinely produces such $\eta$ (a component whose posterior mixing laws look like
-a Student-t's), and Newton's method in the interior then runs off towards $a \to 0$ and
-stops without converging. When the interior solve does not succeed, the M-step takes, of
-the boundary maximisers (both closed-form up to one scalar Newton solve) and the current
-subordinator, the one with the largest $\theta^\top\eta - \log Z(\theta)$: the expected
-complete-data log-likelihood never decreases, so EM stays monotone and finite.
+**GIG subordinators with free $p$ (`GeneralizedHyperbolic`).** Responsibility weighting
+routinely produces expected statistics whose GIG maximiser lies on the family's boundary
+(an inverse Gamma or Gamma law); `GeneralizedHyperbolic.m_step` handles it
+(`normix/_mixtures/_gig_m_step.py`), so every component keeps finite parameters and EM
+stays monotone.
 
 `reg_covar` is added to the diagonal of every dispersion matrix $\Sigma_k$ after the
 M-step (as in scikit-learn's Gaussian mixtures), so a component collapsing onto a few
@@ -40,10 +36,8 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
-from .._distributions import GIG
 from .._distributions._gig_functions import gig_expectations, gig_log_normalizer
-from .._distributions._gig_solver import GIGSolverResult, solve_gig_natural
-from .._mixtures import AbstractNormalMixture, GeneralizedHyperbolic, NormalMixtureStats
+from .._mixtures import AbstractNormalMixture, NormalMixtureStats
 from ._components import AbstractComponents, empty_components
 
 
@@ -61,74 +55,6 @@ def _select_rows(keep_new: Array, new, old):
         return jnp.where(mask, a, b)
 
     return jax.tree.map(pick, new, old)
-
-
-def _gamma_shape_mle(s: Float[Array, ""]) -> Float[Array, ""]:
-    r"""Shape $\alpha$ of the Gamma MLE: the root of $\log\alpha - \psi(\alpha) = s$,
-    $s = \log\mathbb{E}Y - \mathbb{E}\log Y > 0$ (Minka's start, then Newton in
-    $\log\alpha$; $\log\alpha - \psi(\alpha)$ is decreasing and convex in $\log\alpha$)."""
-    s_safe = jnp.where(s > 0, s, 1.0)
-    alpha = (3.0 - s_safe + jnp.sqrt((s_safe - 3.0) ** 2 + 24.0 * s_safe)) / (12.0 * s_safe)
-    log_alpha = jnp.log(alpha)
-
-    def newton(_, la):
-        a = jnp.exp(la)
-        f = la - jax.scipy.special.digamma(a) - s_safe
-        df = 1.0 - a * jax.scipy.special.polygamma(1, a)  # d f / d log(alpha) < 0
-        return la - f / df
-
-    log_alpha = jax.lax.fori_loop(0, 8, newton, log_alpha)
-    return jnp.where(s > 0, jnp.exp(log_alpha), jnp.nan)
-
-
-def _gig_objective(p: Array, a: Array, b: Array, eta: Float[Array, " 3"]) -> Array:
-    r"""$\theta^\top\eta - \log Z(p, a, b)$, $\theta = (p - 1, -b/2, -a/2)$ ($-\infty$ where
-    the parameters are not a GIG law)."""
-    val = (p - 1) * eta[0] - 0.5 * b * eta[1] - 0.5 * a * eta[2] - gig_log_normalizer(p, a, b)
-    valid = (
-        jnp.isfinite(p)
-        & jnp.isfinite(a)
-        & jnp.isfinite(b)
-        & (((a > 0) & (b > 0)) | ((a == 0) & (b > 0) & (p < 0)) | ((b == 0) & (a > 0) & (p > 0)))
-    )
-    return jnp.where(valid & jnp.isfinite(val), val, -jnp.inf)
-
-
-def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
-    r"""GIG maximum likelihood for expected statistics $\eta = (\mathbb{E}\log Y,
-    \mathbb{E}Y^{-1}, \mathbb{E}Y)$ over the closure of the family: the interior Newton
-    solution when it succeeds; otherwise the best of the inverse-Gamma MLE
-    ($\alpha$ from $\log\alpha - \psi(\alpha) = \log\mathbb{E}Y^{-1} + \mathbb{E}\log Y$,
-    $\mathrm{GIG}(-\alpha, 0, 2\alpha/\mathbb{E}Y^{-1})$), the Gamma MLE
-    ($\log\alpha - \psi(\alpha) = \log\mathbb{E}Y - \mathbb{E}\log Y$,
-    $\mathrm{GIG}(\alpha, 2\alpha/\mathbb{E}Y, 0)$) and `current`, by
-    $\theta^\top\eta - \log Z(\theta)$. Never raises; never worse than `current`."""
-    theta, result = solve_gig_natural(eta, current.natural_params())
-    p_i, b_i, a_i = theta[0] + 1, -2 * theta[1], -2 * theta[2]
-    ok = (result == GIGSolverResult.successful) & jnp.all(jnp.isfinite(theta))
-    alpha_ig = _gamma_shape_mle(jnp.log(eta[1]) + eta[0])
-    alpha_g = _gamma_shape_mle(jnp.log(eta[2]) - eta[0])
-    zero = jnp.zeros_like(eta[0])
-    cands = jnp.stack(
-        [
-            jnp.stack([p_i, a_i, b_i]),
-            jnp.stack([-alpha_ig, zero, 2 * alpha_ig / eta[1]]),
-            jnp.stack([alpha_g, 2 * alpha_g / eta[2], zero]),
-            jnp.stack([current.p, current.a, current.b]),
-        ]
-    )
-    score = jax.vmap(lambda c: _gig_objective(c[0], c[1], c[2], eta))(cands)
-    score = score.at[0].set(jnp.where(ok, jnp.inf, -jnp.inf))  # the interior MLE wins
-    best = cands[jnp.argmax(score)]
-    return GIG(best[0], best[1], best[2])
-
-
-def _free_p_gh_m_step(m: GeneralizedHyperbolic, s: NormalMixtureStats) -> GeneralizedHyperbolic:
-    """`GeneralizedHyperbolic.m_step` (scale gauge $E Y = 1$, then the closed-form normal
-    part) with the subordinator from `gig_m_step_with_boundary`."""
-    s = s.rescale_latent(s.y)
-    sub = gig_m_step_with_boundary(s.gig_part(), m.subordinator)
-    return m.with_joint(m.joint_family.from_mixture_stats(s, sub, symmetric=m.symmetric))
 
 
 def _regularise(model: AbstractNormalMixture, reg_covar: float) -> AbstractNormalMixture:
@@ -236,10 +162,7 @@ class StackedComponents(AbstractComponents):
         reg = self.reg_covar
 
         def one(m: AbstractNormalMixture, s: NormalMixtureStats) -> AbstractNormalMixture:
-            if isinstance(m, GeneralizedHyperbolic) and not m.fix_p:
-                new = _free_p_gh_m_step(m, s)
-            else:
-                new = m.m_step(s)
+            new = m.m_step(s)  # free-p GH: the boundary-aware GIG M-step (_gig_m_step.py)
             return _regularise(new, reg) if reg > 0 else new
 
         new = eqx.filter_vmap(one)(self.model, stats)

@@ -26,12 +26,12 @@ from .._distributions._gamma import Gamma
 from .._distributions._gig import GIG
 from .._distributions._gig_solver import (
     GIGSolverResult,
-    solve_gig_natural,
     solve_gig_natural_fixed_p,
 )
 from .._distributions._inverse_gamma import InverseGamma
 from .._distributions._inverse_gaussian import InverseGaussian
 from .._subordinator import AbstractSubordinator
+from ._gig_m_step import gig_m_step_with_boundary, gig_unchecked
 from ._joint import (
     AbstractJointNormalMixture,
     JointGeneralizedHyperbolic,
@@ -48,20 +48,12 @@ def _scalar(value: float, dtype: jnp.dtype):
     return jnp.asarray(value, dtype=dtype)
 
 
-def _nan_unless(ok: Array, theta: Array) -> Array:
-    """Natural parameters, or NaN when the inner solve failed: `normix.fit` then stops with
-    a `nonfinite` result and returns the last good model (no silent fallback)."""
-    return jnp.where(ok, theta, jnp.nan)
-
-
-def _gig_m_step(eta_gig: Array, theta0: Array, fixed_p: Array | None) -> GIG:
-    if fixed_p is None:
-        theta, result = solve_gig_natural(eta_gig, theta0)
-        theta = _nan_unless(result == GIGSolverResult.successful, theta)
-        return GIG.from_natural(theta)
+def _gig_m_step(eta_gig: Array, theta0: Array, fixed_p: Array) -> GIG:
+    """GIG MLE over (a, b) with p fixed; NaN (a, b) when the solve fails, so that
+    `normix.fit` stops with a `nonfinite` result and returns the last good model."""
     (a, b), result = solve_gig_natural_fixed_p(fixed_p, eta_gig[1], eta_gig[2], theta0)
     ok = result == GIGSolverResult.successful
-    return GIG(fixed_p, jnp.where(ok, a, jnp.nan), jnp.where(ok, b, jnp.nan))
+    return gig_unchecked(fixed_p, jnp.where(ok, a, jnp.nan), jnp.where(ok, b, jnp.nan))
 
 
 class VarianceGamma(AbstractNormalMixture):
@@ -118,7 +110,9 @@ class NormalInverseGamma(AbstractNormalMixture):
     gauge_on_inverse_moment: ClassVar[bool] = True
     symmetric: ClassVar[bool] = False
 
-    def __init__(self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, shape: ArrayLike, rate: ArrayLike):
+    def __init__(
+        self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, shape: ArrayLike, rate: ArrayLike
+    ):
         self.joint = JointNormalInverseGamma(mu, gamma, cov, InverseGamma(shape, rate))
 
     def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> InverseGamma:
@@ -171,7 +165,9 @@ class NormalInverseGaussian(AbstractNormalMixture):
     gauge_on_inverse_moment: ClassVar[bool] = False
     symmetric: ClassVar[bool] = False
 
-    def __init__(self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, mean: ArrayLike, shape: ArrayLike):
+    def __init__(
+        self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, mean: ArrayLike, shape: ArrayLike
+    ):
         self.joint = JointNormalInverseGaussian(mu, gamma, cov, InverseGaussian(mean, shape))
 
     def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> InverseGaussian:
@@ -211,8 +207,12 @@ class GeneralizedHyperbolic(AbstractNormalMixture):
         self.fix_p = bool(fix_p)
 
     def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> GIG:
-        """GIG MLE by Newton (warm-started); with `fix_p=True`, over (a, b) only."""
-        return _gig_m_step(eta_gig, theta0, self.subordinator.p if self.fix_p else None)
+        """GIG MLE by Newton (warm-started at `theta0`, the current subordinator); over the
+        closure of the GIG family when p is free (an inverse-Gamma or Gamma law when the
+        maximiser lies on the boundary, `_gig_m_step.py`); with `fix_p=True`, over (a, b)."""
+        if self.fix_p:
+            return _gig_m_step(eta_gig, theta0, self.subordinator.p)
+        return gig_m_step_with_boundary(eta_gig, self.subordinator)
 
     @classmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:

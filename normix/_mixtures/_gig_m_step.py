@@ -1,0 +1,92 @@
+# ruff: noqa: F722  (jaxtyping shape strings)
+r"""The GIG M-step over the closure of the GIG family (interior Newton, else a boundary law).
+
+The subordinator M-step of a GH law maximises $\theta^\top\eta - \log Z(\theta)$ over the
+GIG family. Its maximiser can lie on the family's boundary, an inverse Gamma ($a = 0$) or a
+Gamma ($b = 0$) law: e.g. a fit (or a mixture component) whose posterior mixing laws look
+like a Student-t's. Newton's method in the interior then runs off towards $a \to 0$ and
+stops without converging. When the interior solve does not succeed, the M-step takes, of
+the boundary maximisers (closed form up to one scalar Newton solve) and the current
+subordinator, the one with the largest $\theta^\top\eta - \log Z(\theta)$: the expected
+complete-data log-likelihood never decreases, so EM stays monotone and finite, and the
+model never holds NaN parameters.
+"""
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from .._distributions import GIG
+from .._distributions._gig_functions import gig_log_normalizer
+from .._distributions._gig_solver import GIGSolverResult, solve_gig_natural
+
+
+def _gamma_shape_mle(s: Float[Array, ""]) -> Float[Array, ""]:
+    r"""Shape $\alpha$ of the Gamma MLE: the root of $\log\alpha - \psi(\alpha) = s$,
+    $s = \log\mathbb{E}Y - \mathbb{E}\log Y > 0$ (Minka's start, then Newton in
+    $\log\alpha$; $\log\alpha - \psi(\alpha)$ is decreasing and convex in $\log\alpha$)."""
+    s_safe = jnp.where(s > 0, s, 1.0)
+    alpha = (3.0 - s_safe + jnp.sqrt((s_safe - 3.0) ** 2 + 24.0 * s_safe)) / (12.0 * s_safe)
+    log_alpha = jnp.log(alpha)
+
+    def newton(_, la):
+        a = jnp.exp(la)
+        f = la - jax.scipy.special.digamma(a) - s_safe
+        df = 1.0 - a * jax.scipy.special.polygamma(1, a)  # d f / d log(alpha) < 0
+        return la - f / df
+
+    log_alpha = jax.lax.fori_loop(0, 8, newton, log_alpha)
+    return jnp.where(s > 0, jnp.exp(log_alpha), jnp.nan)
+
+
+def _gig_objective(p: Array, a: Array, b: Array, eta: Float[Array, " 3"]) -> Array:
+    r"""$\theta^\top\eta - \log Z(p, a, b)$, $\theta = (p - 1, -b/2, -a/2)$ ($-\infty$ where
+    the parameters are not a GIG law)."""
+    val = (p - 1) * eta[0] - 0.5 * b * eta[1] - 0.5 * a * eta[2] - gig_log_normalizer(p, a, b)
+    valid = (
+        jnp.isfinite(p)
+        & jnp.isfinite(a)
+        & jnp.isfinite(b)
+        & (((a > 0) & (b > 0)) | ((a == 0) & (b > 0) & (p < 0)) | ((b == 0) & (a > 0) & (p > 0)))
+    )
+    return jnp.where(valid & jnp.isfinite(val), val, -jnp.inf)
+
+
+def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
+    r"""GIG maximum likelihood for expected statistics $\eta = (\mathbb{E}\log Y,
+    \mathbb{E}Y^{-1}, \mathbb{E}Y)$ over the closure of the family: the interior Newton
+    solution when it succeeds; otherwise the best of the inverse-Gamma MLE
+    ($\alpha$ from $\log\alpha - \psi(\alpha) = \log\mathbb{E}Y^{-1} + \mathbb{E}\log Y$,
+    $\mathrm{GIG}(-\alpha, 0, 2\alpha/\mathbb{E}Y^{-1})$), the Gamma MLE
+    ($\log\alpha - \psi(\alpha) = \log\mathbb{E}Y - \mathbb{E}\log Y$,
+    $\mathrm{GIG}(\alpha, 2\alpha/\mathbb{E}Y, 0)$) and `current`, by
+    $\theta^\top\eta - \log Z(\theta)$. Never raises; never worse than `current`."""
+    theta, result = solve_gig_natural(eta, current.natural_params())
+    p_i, b_i, a_i = theta[0] + 1, -2 * theta[1], -2 * theta[2]
+    ok = (result == GIGSolverResult.successful) & jnp.all(jnp.isfinite(theta))
+    alpha_ig = _gamma_shape_mle(jnp.log(eta[1]) + eta[0])
+    alpha_g = _gamma_shape_mle(jnp.log(eta[2]) - eta[0])
+    zero = jnp.zeros_like(eta[0])
+    cands = jnp.stack(
+        [
+            jnp.stack([p_i, a_i, b_i]),
+            jnp.stack([-alpha_ig, zero, 2 * alpha_ig / eta[1]]),
+            jnp.stack([alpha_g, 2 * alpha_g / eta[2], zero]),
+            jnp.stack([current.p, current.a, current.b]),
+        ]
+    )
+    score = jax.vmap(lambda c: _gig_objective(c[0], c[1], c[2], eta))(cands)
+    score = score.at[0].set(jnp.where(ok, jnp.inf, -jnp.inf))  # the interior MLE wins
+    # no candidate is a law (NaN statistics): NaN parameters, never a silent value
+    best = jnp.where(jnp.any(score > -jnp.inf), cands[jnp.argmax(score)], jnp.nan)
+    return gig_unchecked(best[0], best[1], best[2])
+
+
+def gig_unchecked(p: Array, a: Array, b: Array) -> GIG:
+    """`GIG(p, a, b)` without the constructor's run-time check: inside the EM loop a failed
+    M-step must leave NaN parameters (the driver then stops with the `nonfinite` result
+    code and returns the last good model) instead of raising mid-loop."""
+    gig = object.__new__(GIG)
+    for name, value in (("p", p), ("a", a), ("b", b)):
+        object.__setattr__(gig, name, value)
+    return gig
