@@ -164,6 +164,10 @@ def test_free_p_gig_m_step_takes_the_boundary_maximiser():
     eta_in = normix.GIG.expectation_at(true.natural_params())
     got = step(eta_in, current)
     np.testing.assert_allclose([got.p, got.a, got.b], [1.5, 2.0, 3.0], rtol=1e-7)
+    # NaN statistics give NaN parameters (the EM driver's `nonfinite` code), never a
+    # silent value and never an exception mid-loop
+    bad = step(jnp.full(3, jnp.nan), current)
+    assert not np.isfinite([float(bad.p), float(bad.a), float(bad.b)]).any()
 
 
 @pytest.mark.slow
