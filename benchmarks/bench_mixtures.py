@@ -592,6 +592,7 @@ def print_univariate(results):
                 _fmt(_get(n, "cold", "n_steps"), "{}"),
                 str(_get(n, "cold", "result")),
                 _fmt(_get(n, "cold", "total_s"), "{:.1f}"),
+                _fmt(e.get("normix_cached_cold_s"), "{:.1f}"),
                 _fmt(_ms(_get(n, "warm", "total_s")), "{:.1f}"),
                 _fmt(_ms(_get(n, "warm", "per_iter_s")), "{:.2f}"),
                 _fmt(pll, "{:.6f}"),
