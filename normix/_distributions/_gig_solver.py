@@ -226,7 +226,14 @@ class GIGNewtonSolver(eqx.Module):
             if fixed_p is not None:
                 th0n = th0n.at[0].set(fixed_p - 1)
             ok0 = jnp.all(jnp.isfinite(th0n)) & (th0n[1] < 0) & (th0n[2] < 0)
-            ok0 = ok0 & jnp.isfinite(_psi(jnp.where(ok0, th0n, start)))
+            # f(theta) - f(theta*) = KL(p_theta* || p_theta) >= 0: of the warm and the default
+            # start, take the one closer to the solution in KL (the default start is exact for
+            # inverse-Gaussian laws and close for near-Gamma ones, so a poor warm start, e.g.
+            # after a large EM step, does not cost extra Newton steps).
+            th0n = jnp.where(ok0, th0n, start)
+            f_warm = _psi(th0n) - th0n @ eta_n
+            f_cold = _psi(start) - start @ eta_n
+            ok0 = ok0 & jnp.isfinite(f_warm) & ~(f_warm > f_cold)
             start = jnp.where(ok0, th0n, start)
 
         def objective(th):
@@ -269,13 +276,42 @@ class GIGNewtonSolver(eqx.Module):
             d = jnp.where(bad, d_grad, d)
             return d, jnp.where(bad, -(g @ d_grad), dec)
 
-        def max_step(th, d):
+        def step_limits(th, d):
             # keep theta_2, theta_3 < 0 and let them shrink by at most a factor 10 per step
-            t = jnp.ones((), dtype)
+            lims = [jnp.ones((), dtype)]
             for i in (1, 2):
                 lim = jnp.where(d[i] > 0, 0.9 * (-th[i]) / jnp.where(d[i] > 0, d[i], 1), 1.0)
-                t = jnp.minimum(t, lim)
-            return t
+                lims.append(jnp.minimum(lim, 1.0))
+            return jnp.stack(lims)
+
+        def max_step(th, d):
+            return jnp.min(step_limits(th, d))
+
+        def bend(th, g, hess, d):
+            # Boundary-blocked Newton step: the component i in {2, 3} that would cross
+            # theta_i = 0 is set to its largest admissible move (theta_i shrinks 10x) and the
+            # others minimise the quadratic model given it,
+            #     d_J = -H_JJ^{-1} (g_J + H_Ji d_i).
+            # The scaled step t0 d is in the same slice, so the model value of the bent step
+            # is at most that of t0 d (< 0), hence g.d < 0: still a descent direction. Without
+            # this, a weakly identified a or b (near-Gamma / near-inverse-Gamma laws) makes
+            # the Newton step nearly parallel to its axis, t0 ~ 0 and the other parameters
+            # never move (a warm start then creeps to the boundary for max_steps).
+            lims = step_limits(th, d)
+            i = jnp.argmin(lims)
+            blocked = lims[i] < 1
+            e_i = jax.nn.one_hot(i, 3, dtype=dtype)
+            d_i = 0.9 * (-th[i])
+            free = mask * (1 - e_i)
+            h_ff = hess * free[:, None] * free[None, :] + jnp.diag(1 - free)
+            rhs = -(g + hess[:, i] * d_i) * free
+            diag = jnp.abs(jnp.diagonal(h_ff))
+            dscale = 1 / jnp.sqrt(jnp.where(diag > 0, diag, jnp.ones_like(diag)))
+            hs = h_ff * dscale[:, None] * dscale[None, :]
+            d_b = dscale * jnp.linalg.solve(hs, dscale * rhs) * free + e_i * d_i
+            slope = g @ d_b
+            use = blocked & jnp.all(jnp.isfinite(d_b)) & (slope < 0)
+            return jnp.where(use, d_b, d), jnp.where(use, -slope, -(g @ d))
 
         def line_search(th, f0, d, slope):
             tol_f = 64 * eps * (jnp.abs(_psi(th)) + jnp.abs(th @ eta_n) + 1)
@@ -307,8 +343,9 @@ class GIGNewtonSolver(eqx.Module):
             th, f0, prev_dec, prev_resid, step, result, _ = c
             g, hess = derivs(th)
             d, dec = direction(g, hess)
-            t, f_new, ok = line_search(th, f0, d, -dec)
-            new = th + t * d
+            d_step, slope = bend(th, g * mask, hess * mask[:, None] * mask[None, :], d)
+            t, f_new, ok = line_search(th, f0, d_step, -slope)
+            new = th + t * d_step
             # (i) the moment equations hold to `gtol` (relative; E log Y absolute up to 1),
             # (ii) a full Newton step is below `rtol` relative, or (iii) round-off floor:
             # full steps no longer shrink an already negligible Newton decrement.
