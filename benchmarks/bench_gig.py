@@ -30,7 +30,7 @@ def _time(f, reps=3):
 
 
 def main():
-    out = {}
+    out = {"loadavg_start": list(os.getloadavg())}
     # ---- 1e6 draws, fixed parameters
     p, a, b = 0.5, 1.3, 2.1
     w, s = np.sqrt(a * b), np.sqrt(b / a)
@@ -103,6 +103,7 @@ def main():
         f"success {out['solves']['success_fraction']:.4f}, max rel err "
         f"{out['solves']['round_trip_max_rel_err']:.2e}"
     )
+    out["loadavg_end"] = list(os.getloadavg())
     path = os.path.join(os.path.dirname(__file__), "results", "gig.json")
     with open(path, "w") as fh:
         json.dump(out, fh, indent=2)
