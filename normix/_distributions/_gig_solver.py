@@ -129,8 +129,8 @@ def _newton_moments(theta: Array) -> tuple[Array, ...]:
     return _interior_moments(p, 0.5 * (la + lb), 0.5 * (lb - la), second=True)
 
 
-def _default_start(eta_n: Array, m: Array, fixed_p: Array | None) -> Array:
-    r"""A start in the scale-free problem ($\tilde\eta_2 = \tilde\eta_3 = m$).
+def _start_candidates(eta_n: Array, m: Array, fixed_p: Array | None) -> Array:
+    r"""Candidate starts (rows) in the scale-free problem ($\tilde\eta_2 = \tilde\eta_3 = m$).
 
     Candidates matching $\mathbb{E}\tilde Y = \mathbb{E}\tilde Y^{-1} = m$ (approximately):
     the inverse Gaussian ($p = -1/2$), a near-Gamma law ($p = m^2/(m^2 - 1)$) and a
@@ -148,16 +148,13 @@ def _default_start(eta_n: Array, m: Array, fixed_p: Array | None) -> Array:
         p = fixed_p
         s = (-p + jnp.sqrt(p * p + w * w * m2)) / (w * m)
         s = jnp.where(p > 0, w * m / (p + jnp.sqrt(p * p + w * w * m2)), s)
-        return jnp.stack([p - 1, -w * s / 2, -w / (2 * s)])
+        return jnp.stack([p - 1, -w * s / 2, -w / (2 * s)])[None]
     pg = m2 / (m2 - 1)
     a_g = 2 * pg / m
     b_g = a_g * 1e-3 / (1 + pg) ** 2
     gam = jnp.stack([pg - 1, -b_g / 2, -a_g / 2])
     igam = jnp.stack([-pg - 1, -a_g / 2, -b_g / 2])
-    cands = jnp.stack([ig, gam, igam])
-    fs = jax.vmap(lambda th: _psi(th) - th @ eta_n)(cands)
-    fs = jnp.where(jnp.isfinite(fs), fs, jnp.inf)
-    return cands[jnp.argmin(fs)]
+    return jnp.stack([ig, gam, igam])
 
 
 class GIGNewtonSolver(eqx.Module):
@@ -219,25 +216,33 @@ class GIGNewtonSolver(eqx.Module):
             eta_n = eta_n.at[0].set(0)
         mask = jnp.array([0.0 if fixed_p is not None else 1.0, 1.0, 1.0], dtype)
 
-        start = _default_start(eta_n, m, fixed_p)
+        def objective(th):
+            return _psi(th) - th @ eta_n
+
+        # The candidate starts and the warm start are scored in one batched evaluation
+        # of the objective (each call site of the Bessel code is compiled separately).
+        cands = _start_candidates(eta_n, m, fixed_p)
+        n_default = cands.shape[0]
         if theta0 is not None:
             th0 = jnp.asarray(theta0, dtype)
             th0n = jnp.stack([th0[0], th0[1] / sigma, th0[2] * sigma])
             if fixed_p is not None:
                 th0n = th0n.at[0].set(fixed_p - 1)
             ok0 = jnp.all(jnp.isfinite(th0n)) & (th0n[1] < 0) & (th0n[2] < 0)
+            cands = jnp.concatenate([cands, jnp.where(ok0, th0n, cands[0])[None]])
+        f_raw = jax.vmap(objective)(cands)
+        fs = jnp.where(jnp.isfinite(f_raw), f_raw, jnp.inf)
+        i_start = jnp.argmin(fs[:n_default])
+        start, f_start = cands[i_start], f_raw[i_start]
+        if theta0 is not None:
             # f(theta) - f(theta*) = KL(p_theta* || p_theta) >= 0: of the warm and the default
             # start, take the one closer to the solution in KL (the default start is exact for
             # inverse-Gaussian laws and close for near-Gamma ones, so a poor warm start, e.g.
             # after a large EM step, does not cost extra Newton steps).
-            th0n = jnp.where(ok0, th0n, start)
-            f_warm = _psi(th0n) - th0n @ eta_n
-            f_cold = _psi(start) - start @ eta_n
-            ok0 = ok0 & jnp.isfinite(f_warm) & ~(f_warm > f_cold)
+            f_warm = f_raw[-1]
+            ok0 = ok0 & jnp.isfinite(f_warm) & ~(f_warm > f_start)
             start = jnp.where(ok0, th0n, start)
-
-        def objective(th):
-            return _psi(th) - th @ eta_n
+            f_start = jnp.where(ok0, f_warm, f_start)
 
         def derivs(th):
             # Gradient: closed-form Bessel ratios. Newton matrix Cov(t): the (a, b) block in
@@ -314,23 +319,24 @@ class GIGNewtonSolver(eqx.Module):
             return jnp.where(use, d_b, d), jnp.where(use, -slope, -(g @ d))
 
         def line_search(th, f0, d, slope):
-            tol_f = 64 * eps * (jnp.abs(_psi(th)) + jnp.abs(th @ eta_n) + 1)
+            # psi(th) = f0 + th . eta_n (no extra evaluation)
+            tol_f = 64 * eps * (jnp.abs(f0 + th @ eta_n) + jnp.abs(th @ eta_n) + 1)
             t0 = max_step(th, d)
 
             def cond(c):
                 t, f_new, k, ok = c
-                return ~ok & (k < self.max_backtracks)
+                return ~ok & (k <= self.max_backtracks)
 
             def body(c):
+                # evaluation k at t0 / 2^k: the full (limited) step first, then halvings
                 t, _, k, _ = c
-                t = t / 2
+                t = jnp.where(k == 0, t, t / 2)
                 f_new = objective(th + t * d)
                 ok = jnp.isfinite(f_new) & (f_new <= f0 + 1e-4 * t * slope + tol_f)
                 return t, f_new, k + 1, ok
 
-            f1 = objective(th + t0 * d)
-            ok1 = jnp.isfinite(f1) & (f1 <= f0 + 1e-4 * t0 * slope + tol_f)
-            t, f_new, _, ok = jax.lax.while_loop(cond, body, (t0, f1, 0, ok1))
+            init = (t0, jnp.array(jnp.nan, dtype), 0, jnp.array(False))
+            t, f_new, _, ok = jax.lax.while_loop(cond, body, init)
             return t, f_new, ok
 
         R = GIGSolverResult
@@ -377,7 +383,6 @@ class GIGNewtonSolver(eqx.Module):
             dec_next = jnp.where(t == 1, dec, jnp.inf)
             return new, f_new, dec_next, jnp.minimum(r_max, prev_resid), step + 1, result, done
 
-        f_start = objective(start)
         inf = jnp.array(jnp.inf, dtype)
         init = (start, f_start, inf, inf, jnp.array(0), R.successful, ~feasible)
         th, _, _, _, steps, result, done = jax.lax.while_loop(cond, body, init)
