@@ -34,14 +34,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._driver import _all_finite, _select
 from ._solvers import AbstractCauchyEMSolver, e_step_and_log_likelihood
-
-
-def _all_finite(tree) -> jax.Array:
-    leaves = jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))
-    if not leaves:
-        return jnp.array(True)
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
 
 
 def _sq_norm(tree) -> jax.Array:
@@ -99,7 +93,3 @@ class SQUAREM(AbstractCauchyEMSolver):
         ll0, ll1, ll_ext = lls[0], lls[1], lls[2]
         accept = jnp.isfinite(ll_ext) & (ll_ext >= ll1) & _all_finite(m_next)
         return _select(accept, m_next, m2), ll0, state
-
-
-def _select(pred, a, b):
-    return jax.tree.map(lambda u, v: jnp.where(pred, u, v) if eqx.is_array(u) else u, a, b)
