@@ -84,8 +84,26 @@ def _family_list(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_FAST_COMPILE_FLAG = "--xla_cpu_use_fusion_emitters=false"
+
+
+def _prefer_fast_compilation() -> None:
+    """Ask XLA:CPU for its older loop-fusion code generator, which compiles the EM programs
+    about 30-45% faster and runs them about 1.7x slower: the right trade for a command whose
+    fits are compile-bound (seconds of EM, tens of seconds of compiling). Effective only
+    before JAX's backend starts; the user's `XLA_FLAGS` win, and `NORMIX_XLA_DEFAULTS=1`
+    keeps XLA's defaults."""
+    if os.environ.get("NORMIX_XLA_DEFAULTS", "0") == "1":
+        return
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _FAST_COMPILE_FLAG.split("=")[0] not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " " + _FAST_COMPILE_FLAG).strip()
+
+
 def _setup_jax(cache: bool = True) -> Any:
-    """float64 JAX; a persistent compilation cache (see `_cache_dir`) unless disabled."""
+    """float64 JAX, compile-time-favouring XLA flags (`_prefer_fast_compilation`) and a
+    persistent compilation cache (see `_cache_dir`) unless disabled."""
+    _prefer_fast_compilation()
     import jax
 
     jax.config.update("jax_enable_x64", True)
