@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -372,7 +372,11 @@ def _fit_families(
     families: list[str],
     max_steps: int,
     quiet: bool = False,
+    after_first: Callable[[str, str, Any], None] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
+    """Fit each family to each dataset; rows for `_table`. `after_first(key, family,
+    result)`, if given, runs in the same worker thread right after a first fit (the demo
+    uses it to compile its plotting programs while other fits still compile)."""
     import jax
 
     import normix
@@ -382,7 +386,7 @@ def _fit_families(
 
     def first_fit(job):
         # the first call of each program: tracing, compilation (or a cache load), EM
-        _, _, X, fam = job
+        key, _, X, fam = job
         t = time.perf_counter()
         r = jax.block_until_ready(
             normix.fit(
@@ -393,15 +397,31 @@ def _fit_families(
                 throw=False,
             )
         )
-        return r, time.perf_counter() - t
+        elapsed = time.perf_counter() - t
+        if after_first is not None:
+            after_first(key, fam, r)
+        return r, elapsed
 
     # Compilation dominates a first run and XLA compiles with the GIL released, so the
-    # first calls run in a few threads; the EM timings (second calls) run alone afterwards.
+    # first calls run in a few threads, the costliest programs submitted early (so none
+    # of them is left compiling alone at the end); the EM timings (second calls) run alone
+    # afterwards.
     workers = max(1, min(_compile_workers(), len(jobs)))
+    if not quiet and len(jobs) > 1:
+        print(f"fitting {len(jobs)} models, {workers} at a time:", file=sys.stderr, flush=True)
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(first_fit, job) for job in jobs]
-        for (_, label, X, fam), fut in zip(jobs, futures, strict=True):
-            progress.start(f"fitting {LABELS[fam]} to {label} (n={len(X)}, d={X.shape[1]})")
+        # the cheapest (Gaussian: closed form) first, for an early first progress line
+        by_cost = sorted(
+            range(len(jobs)),
+            key=lambda k: (jobs[k][3] != "gaussian", -_COMPILE_COST.get(jobs[k][3], 1)),
+        )
+        futures: list[Any] = [None] * len(jobs)
+        for k in by_cost:
+            futures[k] = pool.submit(first_fit, jobs[k])
+        index = {id(f): k for k, f in enumerate(futures)}
+        for fut in concurrent.futures.as_completed(futures):  # report in finishing order
+            _, label, X, fam = jobs[index[id(fut)]]
+            progress.start(f"fitted {LABELS[fam]} to {label} (n={len(X)}, d={X.shape[1]})")
             result, first = fut.result()
             progress.done(f"{int(result.n_steps)} it, {first:.1f} s with compilation")
     out: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _ in datasets}
@@ -409,6 +429,10 @@ def _fit_families(
         result, _, em = _fit_one(getattr(normix, FAMILIES[fam]), X, max_steps, compiled=True)
         out[key].append(_row(fam, result, len(X), em))
     return out
+
+
+# relative compile cost of each family's EM program (GH: the GIG eta -> theta solver)
+_COMPILE_COST = {"gh": 4, "skew-t": 2, "vg": 2, "nig": 2, "student-t": 2, "gaussian": 1}
 
 
 def _compile_workers() -> int:
@@ -442,6 +466,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.no_cache:
         print(f"compiled programs are cached in {_cache_dir()} (later runs start faster)")
     print(flush=True)
+    plots = not args.no_plots and _have_matplotlib()
     with _host_checked_errors():
         fits = _fit_families(
             [
@@ -450,6 +475,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             ],
             families,
             args.max_steps,
+            after_first=_warm_demo_plot if plots else None,
         )
     print()
     print(_table(fits["index"], f"S&P 500 index, n={len(Xi)}, d=1:"))
@@ -464,23 +490,50 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     if args.no_plots:
         print("plots: skipped (--no-plots).")
+    elif not plots:
+        print(
+            "plots: skipped, matplotlib is not installed "
+            "(pip install 'normix[plot]' or pip install matplotlib)."
+        )
     else:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print(
-                "plots: skipped, matplotlib is not installed "
-                "(pip install 'normix[plot]' or pip install matplotlib)."
-            )
-        else:
-            with _host_checked_errors():
-                files = _demo_plots(Path(args.out), fits, Xi, Xs, cols)
-            print(f"plots written to {Path(args.out).resolve()}/:")
-            for f in files:
-                print(f"  {f.name}")
+        with _host_checked_errors():
+            files = _demo_plots(Path(args.out), fits, Xi, Xs, cols)
+        print(f"plots written to {Path(args.out).resolve()}/:")
+        for f in files:
+            print(f"  {f.name}")
     jax.effects_barrier()
     print(f"\ndone in {time.perf_counter() - t_start:.1f} s.")
     return 0
+
+
+def _have_matplotlib() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _warm_demo_plot(key: str, fam: str, result: Any) -> None:
+    """Compile the density evaluation the demo's plots will run on this fit (index fits:
+    the 1-D density; the GH fit to the stocks: its 2-D marginal for the contour plot), in
+    the fitting thread pool, so the plots do not compile after the fits. Values unused."""
+    from . import plotting
+
+    if not _finite_model(result.model):
+        return
+    if key == "index":
+        plotting._log_prob(result.model, np.zeros((1, 1)))
+    elif key == "stocks" and fam == "gh" and result.model.dim >= 2:
+        plotting._log_prob(plotting.marginal_log_prob(result.model, (0, 1)), np.zeros((1, 2)))
+
+
+def _finite_model(model: Any) -> bool:
+    import equinox as eqx
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    return all(bool(np.isfinite(np.asarray(v)).all()) for v in leaves)
 
 
 def _demo_plots(

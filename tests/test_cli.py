@@ -210,7 +210,11 @@ def test_demo_on_a_subset(capsys, tmp_path):
     assert rc == 0, err
     assert "S&P 500 index, n=1000, d=1:" in out
     assert "2 S&P 500 stocks, n=1000, d=2:" in out
-    assert "[4/4] fitting Student-t to 2 stocks" in err  # progress display
+    # progress display: one line per fit, in the order the fits finish
+    assert "fitting 4 models" in err and "[4/4] fitted " in err
+    for fam in ("Gaussian", "Student-t"):
+        for data in ("S&P 500 index", "2 stocks"):
+            assert f"fitted {fam} to {data}" in err
     table = [ln for ln in out.splitlines() if ln.startswith(("Gaussian", "Student-t"))]
     assert len(table) == 4
     # fat tails: Student-t beats the Gaussian by a wide margin on both data sets
