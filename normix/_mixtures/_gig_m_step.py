@@ -17,26 +17,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._distributions import GIG
+from .._distributions._gamma import inverse_log_minus_digamma
 from .._distributions._gig_functions import gig_log_normalizer
 from .._distributions._gig_solver import GIGSolverResult, solve_gig_natural
-
-
-def _gamma_shape_mle(s: Float[Array, ""]) -> Float[Array, ""]:
-    r"""Shape $\alpha$ of the Gamma MLE: the root of $\log\alpha - \psi(\alpha) = s$,
-    $s = \log\mathbb{E}Y - \mathbb{E}\log Y > 0$ (Minka's start, then Newton in
-    $\log\alpha$; $\log\alpha - \psi(\alpha)$ is decreasing and convex in $\log\alpha$)."""
-    s_safe = jnp.where(s > 0, s, 1.0)
-    alpha = (3.0 - s_safe + jnp.sqrt((s_safe - 3.0) ** 2 + 24.0 * s_safe)) / (12.0 * s_safe)
-    log_alpha = jnp.log(alpha)
-
-    def newton(_, la):
-        a = jnp.exp(la)
-        f = la - jax.scipy.special.digamma(a) - s_safe
-        df = 1.0 - a * jax.scipy.special.polygamma(1, a)  # d f / d log(alpha) < 0
-        return la - f / df
-
-    log_alpha = jax.lax.fori_loop(0, 8, newton, log_alpha)
-    return jnp.where(s > 0, jnp.exp(log_alpha), jnp.nan)
 
 
 def _gig_objective(p: Array, a: Array, b: Array, eta: Float[Array, " 3"]) -> Array:
@@ -64,8 +47,10 @@ def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
     theta, result = solve_gig_natural(eta, current.natural_params())
     p_i, b_i, a_i = theta[0] + 1, -2 * theta[1], -2 * theta[2]
     ok = (result == GIGSolverResult.successful) & jnp.all(jnp.isfinite(theta))
-    alpha_ig = _gamma_shape_mle(jnp.log(eta[1]) + eta[0])
-    alpha_g = _gamma_shape_mle(jnp.log(eta[2]) - eta[0])
+    # both boundary shapes from one call of the Gamma shape solver (NaN where no root)
+    alpha_ig, alpha_g = inverse_log_minus_digamma(
+        jnp.stack([jnp.log(eta[1]) + eta[0], jnp.log(eta[2]) - eta[0]])
+    )
     zero = jnp.zeros_like(eta[0])
     cands = jnp.stack(
         [
