@@ -1,8 +1,6 @@
 """EM for normal variance-mean mixtures: monotonicity, recovery, compile-once, vmap,
 reference optima on real data, and bad input."""
 
-from pathlib import Path
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -13,8 +11,6 @@ from cases import nig_2d
 
 import normix
 from normix._mixtures._marginal import AbstractNormalMixture
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 TRUE_NIG = nig_2d()
 
@@ -113,11 +109,10 @@ def test_multistart_keeps_best(nig_sample):
 
 
 # ------------------------------------------------------------------ real data
-def _load(name, cols):
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"shared data not found at {path}")
-    return jnp.asarray(np.loadtxt(path, delimiter=",", skiprows=1, usecols=cols) * 100.0)
+def _sp500(kind):
+    """The bundled S&P 500 returns x 100 (`normix.datasets`; tests/test_datasets.py checks
+    them against the project's shared CSV files): the data of BENCHMARKS.md's optima."""
+    return jnp.asarray(normix.datasets.sp500(kind).values)
 
 
 REF_INDEX = {
@@ -142,7 +137,7 @@ _VG_CUSP = pytest.mark.xfail(
     ids=lambda c: c.__name__,
 )
 def test_reference_optimum_sp500_index(family):
-    x = _load("sp500_index_log_returns.csv", (1,))[:, None]
+    x = _sp500("index")
     # VG: mu is slowly attracted to a cusp of the likelihood (an observation) and the
     # parameter half of the stopping rule may not settle; the LL is what is checked.
     result = normix.fit(family, x, max_steps=3000, throw=False)
@@ -162,7 +157,7 @@ REF_20 = {
 @pytest.mark.slow
 @pytest.mark.parametrize("family", list(REF_20), ids=lambda c: c.__name__)
 def test_reference_optimum_sp500_20(family):
-    x = _load("sp500_20_log_returns.csv", range(1, 21))
+    x = _sp500("stocks")
     result = normix.fit(family, x, max_steps=3000)
     assert float(result.log_likelihood) >= REF_20[family] - 1e-5
 

@@ -1,8 +1,6 @@
 """SQUAREM (accelerated EM): exact reduction to EM, monotone traces, the reference optima
 with fewer E-steps, vmap, and finite mixtures."""
 
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -12,7 +10,6 @@ from cases import nig_2d
 
 import normix
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 EXACT = dict(rtol=0.0, atol=0.0, param_rtol=0.0, param_atol=0.0)
 
 TRUE_NIG = nig_2d()
@@ -24,8 +21,7 @@ def sample():
 
 
 def _index():
-    x = np.loadtxt(DATA / "sp500_index_log_returns.csv", delimiter=",", skiprows=1, usecols=1)
-    return jnp.asarray(100.0 * x[:, None])
+    return jnp.asarray(normix.datasets.sp500("index").values)  # bundled copy, x 100
 
 
 def _leaves(model):
