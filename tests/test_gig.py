@@ -1,4 +1,5 @@
-"""GIG: normaliser, log_prob, moments, limits, gradients and cdf against scipy / mpmath."""
+"""GIG: normaliser, log_prob, moments, limits and gradients against scipy / mpmath (the cdf:
+tests/test_gig_cdf.py)."""
 
 import equinox as eqx
 import jax
@@ -138,31 +139,6 @@ def test_fisher_information_vs_finite_differences():
     )
     np.testing.assert_allclose(fisher, fd, rtol=1e-7)
     np.testing.assert_allclose(fisher, fisher.T, rtol=1e-10)
-
-
-@pytest.mark.xfail(reason="unresolved: differs from scipy's ppf by up to 1e-6 in tails")
-@pytest.mark.parametrize("p,a,b", [(-1.5, 3.0, 0.2), (30.0, 1e-5, 1e5), (2.0, 1e-3, 5.0)])
-def test_cdf_vs_scipy_quantiles_other_regimes(p, a, b):
-    f = jax.jit(normix._distributions._gig_cdf.gig_cdf)
-    q = np.array([1e-6, 0.1, 0.3, 0.5, 0.7, 0.9, 1 - 1e-6])
-    w, s = np.sqrt(a * b), np.sqrt(b / a)
-    y = st.geninvgauss.ppf(q, p, w) * s
-    np.testing.assert_allclose(np.asarray(f(y, p, a, b)), q, rtol=1e-9, atol=1e-10)
-
-
-def test_cdf_vs_scipy_quantiles():
-    """cdf(ppf(q)) = q, with scipy's ppf (root-finding on its own quadrature cdf)."""
-    f = jax.jit(normix._distributions._gig_cdf.gig_cdf)
-    q = np.array([1e-6, 0.1, 0.3, 0.5, 0.7, 0.9, 1 - 1e-6])
-    for p, a, b in [(0.5, 1.0, 2.0)]:
-        w, s = np.sqrt(a * b), np.sqrt(b / a)
-        y = st.geninvgauss.ppf(q, p, w) * s
-        np.testing.assert_allclose(np.asarray(f(y, p, a, b)), q, rtol=1e-9, atol=1e-10)
-    # limits: Gamma / inverse Gamma
-    np.testing.assert_allclose(float(f(1.3, 3.0, 2.0, 0.0)), st.gamma(3.0).cdf(1.3), rtol=1e-13)
-    np.testing.assert_allclose(
-        float(f(1.3, -2.5, 0.0, 3.0)), st.invgamma(2.5, scale=1.5).cdf(1.3), rtol=1e-13
-    )
 
 
 def test_invalid_parameters_raise():

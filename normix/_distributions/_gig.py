@@ -8,7 +8,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._misc import as_float, require_scalar
 from .._subordinator import AbstractSubordinator
-from ._gig_cdf import gig_cdf
+from ._gig_cdf import gig_cdf, gig_survival
 from ._gig_functions import gig_expectations, gig_log_normalizer, gig_moment
 from ._gig_sampling import sample_gig
 from ._gig_solver import GIGNewtonSolver, GIGSolverResult
@@ -155,8 +155,12 @@ class GIG(AbstractSubordinator):
         return gig_log_normalizer(self.p, self.a, self.b)
 
     def cdf(self, y: ArrayLike) -> Array:
-        """$P(Y \\le y)$ (`gig_cdf`: fixed double-exponential quadrature, pure JAX)."""
+        """$P(Y \\le y)$ (`gig_cdf`: composite Gauss-Legendre quadrature, pure JAX)."""
         return gig_cdf(y, self.p, self.a, self.b)
+
+    def survival(self, y: ArrayLike) -> Array:
+        """$P(Y > y)$, with relative accuracy in the upper tail (`gig_survival`)."""
+        return gig_survival(y, self.p, self.a, self.b)
 
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
         """Exact samples of shape `shape` (`sample_gig`: Hörmann & Leydold 2014)."""
