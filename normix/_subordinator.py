@@ -33,6 +33,11 @@ class AbstractSubordinator(AbstractExponentialFamily):
     uses_log_statistic: ClassVar[bool] = True
     r"""Whether $\log y$ is among the sufficient statistics (so the mixture E-step must
     compute $\mathbb{E}[\log Y \mid x]$, which costs a $\partial_p$ of $\log K_p$)."""
+    fixed_p: ClassVar[float | None] = None
+    r"""The GIG $p$ when it is a constant of the family ($-1/2$ for the inverse Gaussian),
+    else `None`. Then the posterior order $p - d/2$ is known at trace time and, when it is
+    an integer or half-integer, the E-step uses the closed-form/series Bessel path
+    (`log_kv_fixed_order`)."""
 
     @abc.abstractmethod
     def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:

@@ -28,6 +28,8 @@ NaN. Inputs outside the parameter space ($a < 0$, $b < 0$, $a = b = 0$, NaN) giv
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaln
@@ -35,6 +37,8 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._special import log_kv, log_kv_fused, log_kv_ratio
 from .._special._bessel import LogKvParts
+from .._special._bessel_fixed import fixed_order_parts
+from .._special._bessel_recur import one_kernel
 
 __all__ = [
     "gig_expectations",
@@ -90,7 +94,9 @@ def _zero_with_slope_jvp(primals, tangents):
     return jnp.zeros_like(x), x_dot * slope
 
 
-def gig_log_normalizer(p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Array, ...]:
+def gig_log_normalizer(
+    p: ArrayLike, a: ArrayLike, b: ArrayLike, *, fixed_order: float | None = None
+) -> Float[Array, ...]:
     r"""$\log Z(p, a, b) = \log\int_0^\infty y^{p-1} e^{-(ay + b/y)/2}\,dy$, elementwise.
 
     * $a, b > 0$: $\log 2 + \tfrac p2 \log(b/a) + \log K_p(\sqrt{ab})$;
@@ -100,9 +106,36 @@ def gig_log_normalizer(p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Array,
 
     The interior formula tends continuously to the limits as $ab \to 0$ (it relies on
     `log_kv` being accurate for tiny arguments).
+
+    `fixed_order` (static): the value of every $p$, when it is an integer or half-integer
+    known at trace time (the inverse-Gaussian posterior); $\log K_p$ then comes from
+    `log_kv_fixed_order` (a few dozen flops per element instead of the general pipelines;
+    no derivative in $p$), for $a, b > 0$ only (NaN elsewhere).
     """
     p, a, b = _prep(p, a, b)
+    if fixed_order is not None:
+        return _fixed_order_interior(fixed_order, a, b)[0]
     return _log_normalizer(p, a, b, lambda p_int, w: log_kv(p_int, w))
+
+
+def _fixed_order_interior(p: float, a: Array, b: Array) -> tuple[Array, Array]:
+    r"""$(\log Z, (\text{NaN}, \mathbb{E}Y^{-1}, \mathbb{E}Y))$ of $\mathrm{GIG}(p, a, b)$ for a
+    static integer or half-integer $p$, interior only ($a, b > 0$; NaN elsewhere: the
+    inverse-Gaussian posterior it serves always has $a, b > 0$)."""
+    interior, _, _ = gig_regimes(jnp.zeros_like(a), a, b)
+    one = jnp.ones_like(a)
+    a_s = jnp.where(interior, a, one)
+    b_s = jnp.where(interior, b, one)
+    log_a, log_b = jnp.log(a_s), jnp.log(b_s)
+    log_k, r_next, r_prev = fixed_order_parts(p, jnp.sqrt(a_s * b_s), 0.5 * (log_a + log_b))
+    s = jnp.sqrt(b_s / a_s)
+    nan = jnp.full_like(a, jnp.nan)
+    log_z = jnp.where(interior, math.log(2.0) + 0.5 * p * (log_b - log_a) + log_k, nan)
+    e_inv = jnp.where(interior, r_prev / s, nan)
+    e_y = jnp.where(interior, r_next * s, nan)
+    # one XLA loop for the three outputs (they share every expensive intermediate)
+    log_z, e_inv, e_y = one_kernel(log_z, e_inv, e_y)
+    return log_z, jnp.stack([nan, e_inv, e_y], axis=-1)
 
 
 def _log_normalizer(p: Array, a: Array, b: Array, interior_log_kv) -> Array:
@@ -196,7 +229,12 @@ def gig_expectations(p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Array, "
 
 
 def gig_log_normalizer_and_expectations(
-    p: ArrayLike, a: ArrayLike, b: ArrayLike, *, log_moment: bool = True
+    p: ArrayLike,
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    log_moment: bool = True,
+    fixed_order: float | None = None,
 ) -> tuple[Float[Array, ...], Float[Array, "... 3"]]:
     r"""`(gig_log_normalizer(p, a, b), gig_expectations(p, a, b))` from one Bessel
     evaluation (`log_kv_fused` gives $\log K_p$ and both neighbour ratios together): what
@@ -205,8 +243,14 @@ def gig_log_normalizer_and_expectations(
     With `log_moment=False` (static) $\mathbb{E}\log Y$ is not computed in the interior
     (NaN there) and the $\partial_p$ tangent is skipped, about halving the Bessel work, for
     subordinators whose sufficient statistics do not include $\log y$ (inverse Gaussian).
+    With `fixed_order` (static, needs `log_moment=False`; see `gig_log_normalizer`) the
+    Bessel parts come from `log_kv_fixed_order`, for $a, b > 0$ only (NaN elsewhere).
     """
     p, a, b = _prep(p, a, b)
+    if fixed_order is not None:
+        if log_moment:
+            raise ValueError("fixed_order gives no d/dp log K_p: use it with log_moment=False.")
+        return _fixed_order_interior(fixed_order, a, b)
     interior, _, _ = gig_regimes(p, a, b)
     log_w, hlr = _interior_logs(interior, a, b)
     p_int = jnp.where(interior, p, jnp.ones_like(p))

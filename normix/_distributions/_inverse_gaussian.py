@@ -75,6 +75,7 @@ class InverseGaussian(AbstractSubordinator):
     mu: Float[Array, ""]
     lam: Float[Array, ""]
     uses_log_statistic: ClassVar[bool] = False
+    fixed_p: ClassVar[float | None] = -0.5
 
     def __init__(self, mean: ArrayLike, shape: ArrayLike):
         mean, shape = as_float(mean, shape)

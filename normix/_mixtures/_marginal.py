@@ -39,6 +39,7 @@ from .._distributions._gig_functions import (
 from .._em_model import AbstractECMModel, AbstractFusedEMModel
 from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
+from .._special._bessel_fixed import static_order
 from ._joint import AbstractJointNormalMixture, subordinator_from_gig_params
 from ._stats import NormalMixtureStats, normal_part_mle, symmetric_normal_part_mle
 from ._univariate import log_cdf, log_survival, partial_expectation, quantile
@@ -126,13 +127,28 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         const = (
             -0.5 * d * math.log(2 * math.pi)
             - 0.5 * self.covariance.logdet()
-            - gig_log_normalizer(p, a, b)
+            - gig_log_normalizer(p, a, b, fixed_order=self._prior_order())
         )
         return p - 0.5 * d, a + big_a, b + q, beta, const
 
+    def _prior_order(self) -> float | None:
+        """The subordinator's GIG order when it is static and an integer or half-integer."""
+        p = self.joint_family.subordinator_family.fixed_p
+        return p if p is not None and static_order(p) is not None else None
+
+    def _posterior_order(self) -> float | None:
+        r"""The posterior order $p - d/2$ when it is static and an integer or half-integer
+        (inverse-Gaussian subordinator: $-(d+1)/2$), else `None`."""
+        p = self.joint_family.subordinator_family.fixed_p
+        if p is None:
+            return None
+        order = p - 0.5 * self.dim
+        return order if static_order(order) is not None else None
+
     def _log_prob_rows(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
         p_post, a_post, b_post, beta, const = self._row_terms(x)
-        return const + beta + gig_log_normalizer(p_post, a_post, b_post)
+        log_z = gig_log_normalizer(p_post, a_post, b_post, fixed_order=self._posterior_order())
+        return const + beta + log_z
 
     def log_prob(self, x: ArrayLike) -> Array:
         """$\\log f(x)$ for one observation of shape `(d,)` or any leading batch shape."""
@@ -167,16 +183,28 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         NaN (not computed: the inverse-Gaussian M-step does not use it)."""
         p_post, a_post, b_post, beta, const = self._row_terms(x)
         log_z, eta = gig_log_normalizer_and_expectations(
-            p_post, a_post, b_post, log_moment=log_moment
+            p_post,
+            a_post,
+            b_post,
+            log_moment=log_moment,
+            fixed_order=None if log_moment else self._posterior_order(),
         )
         log_lik = const + beta + log_z
         w = weights / jnp.sum(weights)
-        m = w @ eta
+        # weighted sums as reductions (they fuse with the Bessel loop; under `vmap` over
+        # datasets a vector-matrix product becomes many tiny batched matmuls); only the
+        # d x d second moment is a matmul
+        m = jnp.sum(w[:, None] * eta, axis=0)
         c = w * eta[:, 1]
         stats = NormalMixtureStats(
-            log_y=m[0], inv_y=m[1], y=m[2], x=w @ x, x_inv_y=c @ x, xx_inv_y=(x * c[:, None]).T @ x
+            log_y=m[0],
+            inv_y=m[1],
+            y=m[2],
+            x=jnp.sum(w[:, None] * x, axis=0),
+            x_inv_y=jnp.sum(c[:, None] * x, axis=0),
+            xx_inv_y=(x * c[:, None]).T @ x,
         )
-        return stats, w @ log_lik
+        return stats, jnp.sum(w * log_lik)
 
     def e_step(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> NormalMixtureStats:
         r"""Weighted means of $\mathbb{E}[t(x_i, Y) \mid x_i]$."""
