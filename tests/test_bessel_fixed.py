@@ -129,3 +129,22 @@ def test_nig_e_step_matches_general_path(d):
     p_post, a_post, b_post, beta, const = model._row_terms(x)
     ll_general = jnp.mean(const + beta + gig_log_normalizer(p_post, a_post, b_post))
     np.testing.assert_allclose(float(ll), float(ll_general), rtol=1e-12)
+
+
+def test_nig_uses_fixed_path_only_for_moderate_orders():
+    def model(d):
+        return normix.NormalInverseGaussian(
+            np.zeros(d), np.zeros(d), np.eye(d), mean=1.0, shape=1.0
+        )
+
+    assert model(1)._posterior_order() == -1.0
+    assert model(20)._posterior_order() == -10.5
+    assert model(59)._posterior_order() == -30.0
+    assert model(61)._posterior_order() is None  # general (Debye) path
+    assert model(3)._prior_order() == -0.5
+    assert (
+        normix.GeneralizedHyperbolic(
+            np.zeros(2), np.zeros(2), np.eye(2), p=-0.5, a=1.0, b=1.0
+        )._posterior_order()
+        is None
+    )  # p is a parameter of the GH, not a constant

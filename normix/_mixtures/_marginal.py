@@ -39,7 +39,7 @@ from .._distributions._gig_functions import (
 from .._em_model import AbstractECMModel, AbstractFusedEMModel
 from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
-from .._special._bessel_fixed import static_order
+from .._special._bessel_fixed import prefers_fixed_order
 from ._joint import AbstractJointNormalMixture, subordinator_from_gig_params
 from ._stats import NormalMixtureStats, normal_part_mle, symmetric_normal_part_mle
 from ._univariate import log_cdf, log_survival, partial_expectation, quantile
@@ -134,16 +134,17 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
     def _prior_order(self) -> float | None:
         """The subordinator's GIG order when it is static and an integer or half-integer."""
         p = self.joint_family.subordinator_family.fixed_p
-        return p if p is not None and static_order(p) is not None else None
+        return p if p is not None and prefers_fixed_order(p) else None
 
     def _posterior_order(self) -> float | None:
-        r"""The posterior order $p - d/2$ when it is static and an integer or half-integer
-        (inverse-Gaussian subordinator: $-(d+1)/2$), else `None`."""
+        r"""The posterior order $p - d/2$ when it is static, an integer or half-integer and
+        at most `FIXED_ORDER_MAX` in size (inverse-Gaussian subordinator: $-(d+1)/2$ for
+        $d \le 59$), else `None` (general Bessel path)."""
         p = self.joint_family.subordinator_family.fixed_p
         if p is None:
             return None
         order = p - 0.5 * self.dim
-        return order if static_order(order) is not None else None
+        return order if prefers_fixed_order(order) else None
 
     def _log_prob_rows(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
         p_post, a_post, b_post, beta, const = self._row_terms(x)

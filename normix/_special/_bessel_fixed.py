@@ -194,6 +194,19 @@ def static_order(v: float) -> float | None:
     return m if (2 * m).is_integer() else None
 
 
+FIXED_ORDER_MAX = 30.0
+"""Largest |v| for which the fixed-order path is used by the E-step: the recurrence costs
+one `log` per step, and past |v| ~ 40 the general path (Debye expansion) is cheaper
+(measured on 8312 rows: 0.36 vs 3.9 ms at |v| = 10.5, 1.4 vs 2.2 ms at 30.5, 2.2 vs 1.6 ms
+at 50.5)."""
+
+
+def prefers_fixed_order(v: float) -> bool:
+    """Whether `v` is an integer or half-integer with |v| <= `FIXED_ORDER_MAX`."""
+    m = static_order(v)
+    return m is not None and m <= FIXED_ORDER_MAX
+
+
 def log_kv_fixed_order(v: float, z: ArrayLike) -> LogKvParts:
     r"""[`LogKvParts`][normix._special.LogKvParts] $(\log K_v(z)$, NaN,
     $\log\frac{K_{v+1}}{K_v}$, $\log\frac{K_{v-1}}{K_v})$ for a static order `v` that is an
