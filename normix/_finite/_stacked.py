@@ -36,7 +36,7 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
-from .._distributions._gig_functions import gig_expectations, gig_log_normalizer
+from .._distributions._gig_functions import gig_log_normalizer_and_expectations
 from .._mixtures import AbstractNormalMixture, NormalMixtureStats
 from ._components import AbstractComponents, empty_components
 
@@ -118,10 +118,21 @@ class StackedComponents(AbstractComponents):
         expectations $(\mathbb{E}\log Y, \mathbb{E}Y^{-1}, \mathbb{E}Y \mid x_i, k)$ that
         the E-step needs (the Bessel functions are evaluated once per row and component)."""
 
+        uses_log = self.model.joint_family.subordinator_family.uses_log_statistic
+
         def one(m: AbstractNormalMixture):
             p_post, a_post, b_post, beta, const = m._row_terms(x)
-            log_p = const + beta + gig_log_normalizer(p_post, a_post, b_post)
-            return log_p, gig_expectations(p_post, a_post, b_post)
+            # one Bessel evaluation for the density and the expectations; no E[log Y]
+            # when the subordinator has no log-y statistic (then NaN, unused), and the
+            # static-order path for inverse-Gaussian components
+            log_z, eta = gig_log_normalizer_and_expectations(
+                p_post,
+                a_post,
+                b_post,
+                log_moment=uses_log,
+                fixed_order=None if uses_log else m._posterior_order(),
+            )
+            return const + beta + log_z, eta
 
         rows, eta = eqx.filter_vmap(one)(self.model)
         return rows.T, eta
