@@ -102,7 +102,9 @@ def grid():
     recomputed live in `test_stored_reference_is_current`, the whole grid in the slow
     `test_live_reference_whole_grid`."""
     ref = np.load(REF_FILE)
-    np.testing.assert_array_equal(ref["points"], _points())  # same grid as the code
+    # same grid as the code (up to the last bits of numpy's exp/log, which differ between
+    # CPUs; the reference is evaluated at the stored points)
+    np.testing.assert_allclose(ref["points"], _points(), rtol=1e-12, atol=0)
     return _evaluate(ref["points"], ref["tails"], ref["lower"])
 
 

@@ -36,7 +36,6 @@ import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
-from .._distributions._gig_functions import gig_log_normalizer_and_expectations
 from .._mixtures import AbstractNormalMixture, NormalMixtureStats
 from ._components import AbstractComponents, empty_components
 
@@ -121,18 +120,9 @@ class StackedComponents(AbstractComponents):
         uses_log = self.model.joint_family.subordinator_family.uses_log_statistic
 
         def one(m: AbstractNormalMixture):
-            p_post, a_post, b_post, beta, const = m._row_terms(x)
             # one Bessel evaluation for the density and the expectations; no E[log Y]
-            # when the subordinator has no log-y statistic (then NaN, unused), and the
-            # static-order path for inverse-Gaussian components
-            log_z, eta = gig_log_normalizer_and_expectations(
-                p_post,
-                a_post,
-                b_post,
-                log_moment=uses_log,
-                fixed_order=None if uses_log else m._posterior_order(),
-            )
-            return const + beta + log_z, eta
+            # when the subordinator has no log-y statistic (NaN, unused by its M-step)
+            return m._row_log_likelihood_and_expectations(x, log_moment=uses_log)
 
         rows, eta = eqx.filter_vmap(one)(self.model)
         return rows.T, eta

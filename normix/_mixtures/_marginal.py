@@ -182,6 +182,21 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
     ) -> tuple[NormalMixtureStats, Array]:
         """`e_step_with_log_likelihood`; with `log_moment=False` the `log_y` statistic is
         NaN (not computed: the inverse-Gaussian M-step does not use it)."""
+        log_lik, eta = self._row_log_likelihood_and_expectations(x, log_moment=log_moment)
+        w = weights / jnp.sum(weights)
+        m = w @ eta
+        c = w * eta[:, 1]
+        stats = NormalMixtureStats(
+            log_y=m[0], inv_y=m[1], y=m[2], x=w @ x, x_inv_y=c @ x, xx_inv_y=(x * c[:, None]).T @ x
+        )
+        return stats, w @ log_lik
+
+    def _row_log_likelihood_and_expectations(
+        self, x: Float[Array, "n d"], *, log_moment: bool
+    ) -> tuple[Float[Array, " n"], Float[Array, "n 3"]]:
+        r"""$\log f(x_i)$ and the posterior $(\mathbb{E}\log Y, \mathbb{E}Y^{-1}, \mathbb{E}Y
+        \mid x_i)$ from one Bessel evaluation per row; with `log_moment=False` the first
+        is NaN (not computed) and a static posterior order takes the fixed-order path."""
         p_post, a_post, b_post, beta, const = self._row_terms(x)
         log_z, eta = gig_log_normalizer_and_expectations(
             p_post,
@@ -190,22 +205,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             log_moment=log_moment,
             fixed_order=None if log_moment else self._posterior_order(),
         )
-        log_lik = const + beta + log_z
-        w = weights / jnp.sum(weights)
-        # weighted sums as reductions (they fuse with the Bessel loop; under `vmap` over
-        # datasets a vector-matrix product becomes many tiny batched matmuls); only the
-        # d x d second moment is a matmul
-        m = jnp.sum(w[:, None] * eta, axis=0)
-        c = w * eta[:, 1]
-        stats = NormalMixtureStats(
-            log_y=m[0],
-            inv_y=m[1],
-            y=m[2],
-            x=jnp.sum(w[:, None] * x, axis=0),
-            x_inv_y=jnp.sum(c[:, None] * x, axis=0),
-            xx_inv_y=(x * c[:, None]).T @ x,
-        )
-        return stats, jnp.sum(w * log_lik)
+        return const + beta + log_z, eta
 
     def e_step(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> NormalMixtureStats:
         r"""Weighted means of $\mathbb{E}[t(x_i, Y) \mid x_i]$."""
