@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from jax.scipy.special import digamma, gammaln
 from jaxtyping import Array, ArrayLike, Float
 
-from .._special import log_kv, log_kv_fused, log_kv_ratio
+from .._special import log_kv, log_kv_fused
 from .._special._bessel import LogKvParts
 from .._special._bessel_fixed import fixed_order_parts
 from .._special._bessel_recur import one_kernel
@@ -184,20 +184,22 @@ def _moments_from_parts(parts: LogKvParts, hlr: Array) -> tuple[Array, Array, Ar
 
 def _interior_moments(p: Array, log_w: Array, hlr: Array, second: bool) -> tuple[Array, ...]:
     r"""Interior $(\mathbb{E}\log Y, \mathbb{E}Y^{-1}, \mathbb{E}Y)$ and, if `second`,
-    $(\mathbb{E}Y^{-2}, \mathbb{E}Y^{2})$, from one `log_kv_fused` call ($\partial_p\log K_p$,
-    $\log R_p$, $\log(K_{p-1}/K_p)$) and, if `second`, one stacked `log_kv_ratio` call
-    (orders $p-2, p+1$). $K_{p+2}/K_p = R_{p+1}R_p$, $K_{p-2}/K_p = 1/(R_{p-2}R_{p-1})$ with
-    $R_v = K_{v+1}/K_v$."""
+    $(\mathbb{E}Y^{-2}, \mathbb{E}Y^{2}, \log K_p(\omega))$, from one `log_kv_fused` call
+    ($\partial_p\log K_p$, $\log R_p$, $\log(K_{p-1}/K_p)$), with, if `second`, the orders
+    $p-2, p+1$ stacked into the same call. $K_{p+2}/K_p = R_{p+1}R_p$,
+    $K_{p-2}/K_p = 1/(R_{p-2}R_{p-1})$ with $R_v = K_{v+1}/K_v$."""
     w = jnp.exp(log_w)
-    # one fused evaluation: d/dp log K_p, log(K_{p+1}/K_p), log(K_{p-1}/K_p)
-    parts = log_kv_fused(p, w)
-    e_log, e_inv, e_y = _moments_from_parts(parts, hlr)
     if not second:
-        return e_log, e_inv, e_y
-    ratios = log_kv_ratio(jnp.stack([p - 2, p + 1]), jnp.stack([w, w]))
-    e_inv2 = jnp.exp(-2 * hlr + parts.log_ratio_prev - ratios[0])
-    e_y2 = jnp.exp(2 * hlr + parts.log_ratio_next + ratios[1])
-    return e_log, e_inv, e_y, e_inv2, e_y2
+        # one fused evaluation: d/dp log K_p, log(K_{p+1}/K_p), log(K_{p-1}/K_p)
+        return _moments_from_parts(log_kv_fused(p, w), hlr)
+    # orders p, p - 2, p + 1 in one fused call: one inlined copy of the Bessel code (each
+    # call site is compiled separately; the Newton solver calls this in its loop)
+    parts = log_kv_fused(jnp.stack([p, p - 2, p + 1]), jnp.stack([w, w, w]))
+    here = LogKvParts(*(x[0] for x in parts))
+    e_log, e_inv, e_y = _moments_from_parts(here, hlr)
+    e_inv2 = jnp.exp(-2 * hlr + here.log_ratio_prev - parts.log_ratio_next[1])
+    e_y2 = jnp.exp(2 * hlr + here.log_ratio_next + parts.log_ratio_next[2])
+    return e_log, e_inv, e_y, e_inv2, e_y2, here.log_kv
 
 
 def gig_expectations(p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Array, "... 3"]:
