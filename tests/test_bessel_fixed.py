@@ -17,7 +17,7 @@ from normix._special import log_kv_fused
 from normix._special._bessel_fixed import log_kv_fixed_order
 
 mp.mp.dps = 30
-ORDERS = (0.0, 1.0, -1.0, 2.0, -3.0, 0.5, -0.5, 1.5, -2.5, -10.5, 30.0)
+ORDERS = (0.0, -1.0, 2.0, 0.5, -2.5, -10.5, 30.0)
 # both sides of the series / Chebyshev switch at z = 2, and the far ends
 Z = np.concatenate(
     [np.logspace(-300, -3, 12), np.logspace(-3, 4, 46), [2.0 - 1e-9, 2.0, 2.0 + 1e-9]]
@@ -109,7 +109,7 @@ def test_gig_functions_fixed_order(order):
         gig_log_normalizer_and_expectations(p, a, b, fixed_order=order)
 
 
-@pytest.mark.parametrize("d", [1, 2])
+@pytest.mark.parametrize("d", [1])
 def test_nig_e_step_matches_general_path(d):
     """The NIG E-step (static posterior order -(d+1)/2) against the general Bessel path
     (`e_step`, which computes E[log Y] and so goes through `log_kv_fused`)."""
