@@ -212,8 +212,7 @@ def log_kv_fixed_order(v: float, z: ArrayLike) -> LogKvParts:
     $\log\frac{K_{v+1}}{K_v}$, $\log\frac{K_{v-1}}{K_v})$ for a static order `v` that is an
     integer or half-integer (see the module docstring), elementwise; $z = 0$ gives
     $+\infty$ for $\log K_v$ (NaN ratios), $z = \infty$ gives $(-\infty, 0, 0)$, $z < 0$ or
-    NaN gives NaN. The $\partial_v$ slot is NaN (the
-    order is not a traced value)."""
+    NaN gives NaN. The $\partial_v$ slot is NaN (the order is not a traced value)."""
     z = jnp.asarray(z)
     z = z.astype(jnp.result_type(z, float))
     ok = (z > 0) & jnp.isfinite(z)
