@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from ._gig_functions import _interior_moments, gig_expectations, gig_log_normalizer
+from ._gig_functions import _interior_moments, gig_log_normalizer
 
 __all__ = [
     "GIGNewtonSolver",
@@ -119,7 +119,6 @@ class _Plan(eqx.Module):
 
     d: Array  # the (possibly bent) step direction
     slope: Array  # g . d (< 0)
-    t0: Array  # first trial length (boundary-limited)
     dec: Array  # Newton decrement of the unbent direction
     small: Array  # any of the convergence tests (i)-(iv) holds
     floor_flat: Array  # test (iv)
@@ -153,10 +152,6 @@ def _feasible(eta: Array) -> Array:
 
 def _psi(theta: Array) -> Array:
     return gig_log_normalizer(theta[0] + 1, -2 * theta[2], -2 * theta[1])
-
-
-def _eta(theta: Array) -> Array:
-    return gig_expectations(theta[0] + 1, -2 * theta[2], -2 * theta[1])
 
 
 def _newton_moments(theta: Array) -> tuple[Array, ...]:
@@ -360,8 +355,8 @@ class GIGNewtonSolver(eqx.Module):
         R = GIGSolverResult
 
         def plan(th, g, hess, prev_dec, prev_resid):
-            # A Newton iteration from th: the direction, the bent step and its first trial
-            # length, and the convergence tests that only need g and the Newton direction:
+            # A Newton iteration from th: the direction, the bent step, and the convergence
+            # tests that only need g and the Newton direction:
             # (i) the moment equations hold to `gtol` (relative; E log Y absolute up to 1),
             # (ii) a full Newton step is below `rtol` relative, or (iii) round-off floor:
             # full steps no longer shrink an already negligible Newton decrement, or (iv)
@@ -380,8 +375,7 @@ class GIGNewtonSolver(eqx.Module):
             r_max = jnp.max(resid)
             floor_flat = (r_max <= _FLAT_RESIDUAL) & (r_max > prev_resid / 2)
             small = small | stalled | floor_flat | (dec <= 16 * eps * eps)
-            t0 = jnp.min(step_limits(th, d_step))
-            return _Plan(d_step, -slope, t0, dec, small, floor_flat, jnp.minimum(r_max, prev_resid))
+            return _Plan(d_step, -slope, dec, small, floor_flat, jnp.minimum(r_max, prev_resid))
 
         # One loop, one evaluation per turn: the first turn evaluates the start; every
         # later turn evaluates the trial point th + t d of the current line search (the
@@ -419,16 +413,18 @@ class GIGNewtonSolver(eqx.Module):
             ended = search_over & ~first  # a Newton iteration ends in this turn
             prev_dec = jnp.where(ended, jnp.where(c.t == 1, pl.dec, jnp.inf), c.prev_dec)
             prev_resid = jnp.where(ended, pl.resid_min, c.prev_resid)
-            # ---- the next Newton iteration (used when the search is over and not done)
+            stop = ended & done
+            # ---- the next Newton iteration from th (its first trial: the full,
+            # boundary-limited step), when the search is over and the solve goes on
             nxt = plan(th, g_x, hess_x, prev_dec, prev_resid)
-            new_iter = search_over & ~(done & ~first)
+            t0 = jnp.min(step_limits(th, nxt.d))
+            new_iter = search_over & ~stop
             # ---- or the next halving of the current line search
             t_half = c.t / 2
-            t = jnp.where(new_iter, nxt.t0, t_half)
+            t = jnp.where(new_iter, t0, t_half)
             plan_ = jax.tree.map(lambda a, b: jnp.where(new_iter, a, b), nxt, c.plan)
-            trial = jnp.where(new_iter, th + nxt.t0 * nxt.d, c.th + t_half * c.plan.d)
+            trial = jnp.where(new_iter, th + t0 * nxt.d, c.th + t_half * c.plan.d)
             step = c.step + jnp.where(ended, 1, 0)
-            stop = ended & done
             return _Turn(
                 trial=trial,
                 th=th,
@@ -445,7 +441,7 @@ class GIGNewtonSolver(eqx.Module):
 
         inf = jnp.array(jnp.inf, dtype)
         zero3 = jnp.zeros(3, dtype)
-        plan0 = _Plan(zero3, inf, inf, inf, jnp.array(False), jnp.array(False), inf)
+        plan0 = _Plan(zero3, inf, inf, jnp.array(False), jnp.array(False), inf)
         init = _Turn(
             trial=start,
             th=start,

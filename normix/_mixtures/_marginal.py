@@ -131,20 +131,24 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         )
         return p - 0.5 * d, a + big_a, b + q, beta, const
 
-    def _prior_order(self) -> float | None:
-        """The subordinator's GIG order when it is static and an integer or half-integer."""
-        p = self.joint_family.subordinator_family.fixed_p
-        return p if p is not None and prefers_fixed_order(p) else None
-
-    def _posterior_order(self) -> float | None:
-        r"""The posterior order $p - d/2$ when it is static, an integer or half-integer and
-        at most `FIXED_ORDER_MAX` in size (inverse-Gaussian subordinator: $-(d+1)/2$ for
-        $d \le 59$), else `None` (general Bessel path)."""
+    def _static_gig_order(self, shift: float) -> float | None:
+        r"""$p + $ `shift` when the subordinator's $p$ is a constant of its family and the
+        result is an integer or half-integer of size at most `FIXED_ORDER_MAX` (the
+        fixed-order Bessel path), else `None` (general path)."""
         p = self.joint_family.subordinator_family.fixed_p
         if p is None:
             return None
-        order = p - 0.5 * self.dim
+        order = p + shift
         return order if prefers_fixed_order(order) else None
+
+    def _prior_order(self) -> float | None:
+        """The subordinator's own GIG order, when static (see `_static_gig_order`)."""
+        return self._static_gig_order(0.0)
+
+    def _posterior_order(self) -> float | None:
+        r"""The posterior order $p - d/2$, when static (inverse-Gaussian subordinator:
+        $-(d+1)/2$, for $d \le 59$; see `_static_gig_order`)."""
+        return self._static_gig_order(-0.5 * self.dim)
 
     def _log_prob_rows(self, x: Float[Array, "n d"]) -> Float[Array, " n"]:
         p_post, a_post, b_post, beta, const = self._row_terms(x)
