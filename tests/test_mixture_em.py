@@ -133,7 +133,10 @@ _VG_CUSP = pytest.mark.xfail(
 
 @pytest.mark.parametrize(
     "family",
-    [pytest.param(f, marks=_VG_CUSP) if f is normix.VarianceGamma else f for f in REF_INDEX],
+    [
+        pytest.param(f, marks=[_VG_CUSP, pytest.mark.slow]) if f is normix.VarianceGamma else f
+        for f in REF_INDEX
+    ],
     ids=lambda c: c.__name__,
 )
 def test_reference_optimum_sp500_index(family):
