@@ -4,7 +4,8 @@ One command (from the repository root):
 
     XLA_PYTHON_CLIENT_PREALLOCATE=false .venv/bin/python benchmarks/bench_finite_mixtures.py
 
-prints a table per section and writes `benchmarks/results/finite_mixtures.json`.
+prints a table per section and writes `benchmarks/results/finite_mixtures.json` (sections not
+run keep their stored results).
 `--quick` shrinks every workload (for a smoke test); `--sections a,b` runs a subset.
 
 Sections (each in its own subprocess, one at a time; the machine is shared, so every
@@ -22,7 +23,11 @@ peer is timed in the same run and the ratios are what to read):
   iteration) divided by the float64 matmul rate measured in the same process (best of 5
   2048 x 2048 products, before and after the normix runs). Final mean log-likelihoods are compared.
 * `gmm32`: the same workload in float32: normix vs gmmx (`EMFitter(max_iter=20, tol=0)`,
-  warm), with the float32 matmul rate.
+  warm), with the float32 matmul rate. The float32 default is 512-row blocks with
+  whitening; the quadratic-feature variant is timed as the alternative.
+* `f32acc`: accuracy, not time: one float32 E-step (mean log-likelihood) per E-step variant
+  against float64, at the model 40 float64 EM iterations reach from the `gmm64` start
+  (n = 16,384). It is why float32 does not use quadratic features by default.
 * `many`: 1000 datasets of 200 points in d = 2 with K = 2 (two shifted Gaussian
   clusters), fitted in one `jax.jit(jax.vmap(fit_mixture))` call (k-means++ start each,
   tol = 1e-6, at most 100 iterations), warm; scikit-learn `GaussianMixture(2, tol=1e-6,
@@ -43,7 +48,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 OUT_JSON = HERE / "results" / "finite_mixtures.json"
-SECTIONS = ("gmm64", "gmm32", "many", "gh")
+SECTIONS = ("gmm64", "gmm32", "f32acc", "many", "gh")
 
 
 def _best(f, repeat):
@@ -97,12 +102,16 @@ def worker_gmm(quick: bool, dtype_name: str) -> dict:
     out["flop_limit_s"] = flops / rate
 
     Xj = jnp.asarray(X, dtype)
+    # the default of fit_mixture for this size: 512-row blocks, quadratic features in
+    # float64, whitening in float32 (see the `f32acc` section); the other block variant
+    # and one block for comparison
+    quad = dtype_name == "float64"
     variants = {
-        # the default of fit_mixture for this size: 512-row blocks, quadratic features
-        "normix": (512, True),
-        "normix_chunk512_whiten": (512, False),
+        "normix": (512, quad),
+        "normix_chunk512_whiten" if quad else "normix_chunk512_quad": (512, not quad),
         "normix_one_block": (None, False),
     }
+    out["variants"] = list(variants)
     for tag, (chunk, quad) in variants.items():
         comps = normix.GaussianComponents.from_precisions(
             jnp.asarray(means0, dtype), jnp.asarray(prec0, dtype), "full", quadratic_features=quad
@@ -177,6 +186,44 @@ def worker_gmm(quick: bool, dtype_name: str) -> dict:
             }
         except Exception as e:  # noqa: BLE001 - reported, benchmark goes on
             out["gmmx"] = {"error": f"{type(e).__name__}: {e}"}
+    return out
+
+
+def worker_f32acc(quick: bool) -> dict:
+    """Accuracy of one float32 E-step (mean log-likelihood) against float64, per E-step
+    variant, at the model float64 EM reaches from the `gmm64` start (40 iterations)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+    import numpy as np
+
+    import normix
+
+    n, d, K = (4096, 16, 8) if quick else (16384, 32, 16)
+    X, w0, means0, prec0 = _gmm_data(np, n, d, K)
+    comps = normix.GaussianComponents.from_precisions(
+        jnp.asarray(means0), jnp.asarray(prec0), "full"
+    )
+    start = normix.FiniteMixture(jnp.asarray(w0), comps)
+    m64 = normix.fit_mixture(jnp.asarray(X), K, init=start, max_steps=40, tol=0.0).model
+    ref = float(m64.log_likelihood(jnp.asarray(X), jnp.ones(n)))
+    out = {"n": n, "d": d, "K": K, "float64_log_likelihood": ref}
+    for tag, (dtype, chunk, quad) in {
+        "float64_chunk512_quad": (jnp.float64, 512, True),
+        "float32_chunk512_whiten": (jnp.float32, 512, False),
+        "float32_chunk512_quad": (jnp.float32, 512, True),
+        "float32_one_block": (jnp.float32, None, False),
+    }.items():
+        c = normix.GaussianComponents(
+            jnp.asarray(m64.components.means, dtype),
+            jnp.asarray(m64.components.precisions_cholesky, dtype),
+            "full",
+            quadratic_features=quad,
+        )
+        m = normix.FiniteMixture(jnp.asarray(m64.weights, dtype), c, chunk_size=chunk)
+        ll = float(m.log_likelihood(jnp.asarray(X, dtype), jnp.ones(n, dtype)))
+        out[tag] = {"log_likelihood": ll, "relative_error": abs(ll - ref) / abs(ref)}
     return out
 
 
@@ -298,6 +345,8 @@ def _worker(section: str, quick: bool) -> dict:
         return worker_gmm(quick, "float64")
     if section == "gmm32":
         return worker_gmm(quick, "float32")
+    if section == "f32acc":
+        return worker_f32acc(quick)
     if section == "many":
         return worker_many(quick)
     return worker_gh(quick)
@@ -313,7 +362,7 @@ def _print(section: str, r: dict) -> None:
             f"  n={r['n']} d={r['d']} K={r['K']} {r['dtype']}, {r['iterations']} iterations; "
             f"matmul {r['matmul_gflops']:.1f} GFLOP/s -> FLOP limit {r['flop_limit_s']:.3f} s"
         )
-        for tag in ("normix", "normix_chunk512_whiten", "normix_one_block"):
+        for tag in r.get("variants", ("normix", "normix_chunk512_whiten", "normix_one_block")):
             v = r[tag]
             print(
                 f"  {tag:<18} warm {v['warm_s']:8.3f} s  cold {v['cold_s']:7.2f} s  "
@@ -329,6 +378,15 @@ def _print(section: str, r: dict) -> None:
                 f"  {peer:<18} {t:8.3f} s  LL {v['log_likelihood']}  -> normix (default) "
                 f"{t / r['normix']['warm_s']:.1f}x faster"
             )
+    elif section == "f32acc":
+        print(
+            f"  one E-step at the float64 EM model (n={r['n']} d={r['d']} K={r['K']}): "
+            f"float64 LL {r['float64_log_likelihood']:.10f}"
+        )
+        for tag, v in r.items():
+            if isinstance(v, dict):
+                ll, err = v["log_likelihood"], v["relative_error"]
+                print(f"  {tag:<24} LL {ll:.10f}  rel. error {err:.1e}")
     elif section == "many":
         print(
             f"  {r['n_datasets']} datasets, n={r['n']}, K={r['K']}: normix one call warm "
@@ -353,7 +411,12 @@ def main() -> None:
     if args.worker:
         print(json.dumps(_worker(args.worker, args.quick)))
         return
-    results = {
+    name = OUT_JSON if not args.quick else OUT_JSON.with_name("finite_mixtures_quick.json")
+    # sections not run this time keep their stored results
+    results = json.loads(name.read_text()) if name.exists() else {}
+    results.pop("loadavg_start", None)
+    results.pop("loadavg_end", None)
+    results |= {
         "machine": platform.platform(),
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
@@ -376,7 +439,6 @@ def main() -> None:
         _print(section, r)
     results["loadavg_end"] = os.getloadavg()
     OUT_JSON.parent.mkdir(exist_ok=True)
-    name = OUT_JSON if not args.quick else OUT_JSON.with_name("finite_mixtures_quick.json")
     name.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {name}")
 

@@ -65,7 +65,8 @@ def gaussian_from_responsibilities(
     """The Gaussian mixture given by one M-step from responsibilities `resp` (rows sum to
     one), with sample weights `w`. A component with no mass gets the pooled data
     covariance and the data mean. With `chunk_size`, the mixture runs its E-step in row
-    blocks and `"full"` components use `quadratic_features`."""
+    blocks, and `"full"` components use `quadratic_features` when `x` is float64 (in
+    float32 the quadratic expansion costs too much accuracy; see `GaussianComponents`)."""
     K = resp.shape[1]
     total = jnp.sum(w)
     wn = w / total
@@ -77,7 +78,9 @@ def gaussian_from_responsibilities(
         reg_covar=reg_covar,
         prior_strength=prior_strength,
         prior_scale=prior_scale,
-        quadratic_features=chunk_size is not None and covariance_type == "full",
+        quadratic_features=(
+            chunk_size is not None and covariance_type == "full" and x.dtype == jnp.float64
+        ),
     )
     mixture = FiniteMixture(
         jnp.full((K,), 1.0 / K, dtype=x.dtype),
@@ -257,7 +260,8 @@ def fit_mixture(
     - `weights`: optional non-negative sample weights, shape `(n,)`.
     - `solver`: an `AbstractEMSolver` replacing the default `MixtureEM(tol)`.
     - `chunk_size`: Gaussian components: E-step over blocks of this many rows (see
-      `FiniteMixture`; `"full"` components then use `quadratic_features`). `"auto"`
+      `FiniteMixture`; `"full"` components then use `quadratic_features` in float64,
+      whitening in float32). `"auto"`
       (default): 512 for Gaussian components when $n \ge 8192$, else one block; `None`:
       one block.
     - `throw`: raise if the best fit did not converge or went non-finite (default: report

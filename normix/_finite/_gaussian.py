@@ -109,8 +109,11 @@ class GaussianComponents(AbstractComponents):
       $n\times K$ log-densities) and $W^\top f$ (the packed second and first moments of
       all components at once, summed over row blocks and unpacked once in the M-step),
       half the flops of whitening (no triangular zeros multiplied), but $O(nT)$ memory and
-      a quadratic expansion (less accurate far from the centre), so meant for the chunked
-      E-step (`FiniteMixture(chunk_size=...)`). Default `False`.
+      a quadratic expansion, so meant for the chunked E-step
+      (`FiniteMixture(chunk_size=...)`) in float64. The expansion subtracts terms of size
+      $|x - c|^2/\sigma^2$ to get $q_{ik}$: in float32 that cancellation costs about
+      $10^{-4}$ relative in the log-likelihood of well-separated clusters, against $10^{-8}$
+      for whitening. Default `False`.
 
     Build from covariances with `from_covariances`, from precisions with
     `from_precisions`.
