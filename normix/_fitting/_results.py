@@ -28,7 +28,9 @@ class EMResults(eqx.Enumeration):
     nonfinite = (
         "EM produced a non-finite log-likelihood or parameter and stopped; the result "
         "holds the last finite iterate. Check the data for outliers or repeated points, "
-        "try another initial model, or a constrained/regularised model. Pass "
+        "try another initial model, or a constrained/regularised model (finite mixtures: "
+        "a component holding fewer points than dimensions has a singular covariance; "
+        "increase `reg_covar`, markedly so in float32, or use fewer components). Pass "
         "`throw=False` to inspect `result.model` and `result.trace`."
     )
     decreased = (
