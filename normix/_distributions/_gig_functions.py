@@ -118,6 +118,12 @@ def gig_log_normalizer(
     return _log_normalizer(p, a, b, lambda p_int, w: log_kv(p_int, w))
 
 
+def _interior_log_z(p: Array, half_log_ratio: Array, log_k: Array) -> Array:
+    r"""$\log Z = \log 2 + \tfrac p2\log(b/a) + \log K_p(\sqrt{ab})$ from
+    `half_log_ratio` $= \tfrac12\log(b/a)$ and `log_k` $= \log K_p(\sqrt{ab})$ ($a, b > 0$)."""
+    return math.log(2.0) + p * half_log_ratio + log_k
+
+
 def _fixed_order_interior(p: float, a: Array, b: Array) -> tuple[Array, Array]:
     r"""$(\log Z, (\text{NaN}, \mathbb{E}Y^{-1}, \mathbb{E}Y))$ of $\mathrm{GIG}(p, a, b)$ for a
     static integer or half-integer $p$, interior only ($a, b > 0$; NaN elsewhere: the
@@ -130,7 +136,7 @@ def _fixed_order_interior(p: float, a: Array, b: Array) -> tuple[Array, Array]:
     log_k, r_next, r_prev = fixed_order_parts(p, jnp.sqrt(a_s * b_s), 0.5 * (log_a + log_b))
     s = jnp.sqrt(b_s / a_s)
     nan = jnp.full_like(a, jnp.nan)
-    log_z = jnp.where(interior, math.log(2.0) + 0.5 * p * (log_b - log_a) + log_k, nan)
+    log_z = jnp.where(interior, _interior_log_z(p, 0.5 * (log_b - log_a), log_k), nan)
     e_inv = jnp.where(interior, r_prev / s, nan)
     e_y = jnp.where(interior, r_next * s, nan)
     # one XLA loop for the three outputs (they share every expensive intermediate)
@@ -145,7 +151,7 @@ def _log_normalizer(p: Array, a: Array, b: Array, interior_log_kv) -> Array:
     one = jnp.ones_like(p)
     log_w, half_log_ratio = _interior_logs(interior, a, b)
     p_int = jnp.where(interior, p, one)
-    val_int = jnp.log(2.0) + p_int * half_log_ratio + interior_log_kv(p_int, jnp.exp(log_w))
+    val_int = _interior_log_z(p_int, half_log_ratio, interior_log_kv(p_int, jnp.exp(log_w)))
 
     ok_a0 = a_zero & (p < 0)
     q = jnp.where(ok_a0, -p, one)

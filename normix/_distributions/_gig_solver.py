@@ -64,7 +64,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from ._gig_functions import _interior_moments, gig_log_normalizer
+from ._gig_functions import _interior_log_z, _interior_moments, gig_log_normalizer
 
 __all__ = [
     "GIGNewtonSolver",
@@ -161,7 +161,7 @@ def _newton_moments(theta: Array) -> tuple[Array, ...]:
     la, lb = jnp.log(a), jnp.log(b)
     hlr = 0.5 * (lb - la)
     *moments, log_k = _interior_moments(p, 0.5 * (la + lb), hlr, second=True)
-    return (*moments, jnp.log(2.0) + p * hlr + log_k)
+    return (*moments, _interior_log_z(p, hlr, log_k))
 
 
 def _start_candidates(eta_n: Array, m: Array, fixed_p: Array | None) -> Array:
