@@ -188,20 +188,12 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         NaN (not computed: the inverse-Gaussian M-step does not use it)."""
         log_lik, eta = self._row_log_likelihood_and_expectations(x, log_moment=log_moment)
         w = weights / jnp.sum(weights)
-        # weighted sums as reductions (they fuse with the Bessel loop; under `vmap` over
-        # datasets a vector-matrix product becomes many tiny batched matmuls); only the
-        # d x d second moment is a matmul
-        m = jnp.sum(w[:, None] * eta, axis=0)
+        m = w @ eta
         c = w * eta[:, 1]
         stats = NormalMixtureStats(
-            log_y=m[0],
-            inv_y=m[1],
-            y=m[2],
-            x=jnp.sum(w[:, None] * x, axis=0),
-            x_inv_y=jnp.sum(c[:, None] * x, axis=0),
-            xx_inv_y=(x * c[:, None]).T @ x,
+            log_y=m[0], inv_y=m[1], y=m[2], x=w @ x, x_inv_y=c @ x, xx_inv_y=(x * c[:, None]).T @ x
         )
-        return stats, jnp.sum(w * log_lik)
+        return stats, w @ log_lik
 
     def _row_log_likelihood_and_expectations(
         self, x: Float[Array, "n d"], *, log_moment: bool
