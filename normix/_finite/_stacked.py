@@ -37,6 +37,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from .._covariance import DenseCovariance
 from .._mixtures import AbstractNormalMixture, NormalMixtureStats
+from .._mixtures._stats import posterior_mixture_stats
 from ._components import AbstractComponents, empty_components
 
 
@@ -142,20 +143,10 @@ class StackedComponents(AbstractComponents):
         uniform = jnp.ones_like(resp_weights[:, 0])
         weights = jnp.where(empty[None, :], uniform[:, None], resp_weights)
 
-        def one(w: Float[Array, " n"], eta: Float[Array, "n 3"]) -> NormalMixtureStats:
-            w = w / jnp.sum(w)
-            m = w @ eta
-            c = w * eta[:, 1]
-            return NormalMixtureStats(
-                log_y=m[0],
-                inv_y=m[1],
-                y=m[2],
-                x=w @ x,
-                x_inv_y=c @ x,
-                xx_inv_y=(x * c[:, None]).T @ x,
-            )
+        def one(w: Float[Array, " n"], eta: Float[Array, "n 3"], mu: Float[Array, " d"]):
+            return posterior_mixture_stats(w / jnp.sum(w), eta, x, mu)
 
-        return jax.vmap(one)(weights.T, aux)
+        return jax.vmap(one)(weights.T, aux, self.model.mu)
 
     def m_step(
         self, stats: NormalMixtureStats, mass: Float[Array, " K"], total_weight: Float[Array, ""]

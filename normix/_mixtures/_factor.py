@@ -82,7 +82,7 @@ from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
 from ._factor_init import factor_analysis_start
 from ._marginal import AbstractNormalMixture
-from ._stats import NormalMixtureStats
+from ._stats import NormalMixtureStats, location_skew_mle
 
 
 class FactorMixtureStats(eqx.Module):
@@ -301,13 +301,12 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
             x=x_mean,
             x_inv_y=x_inv_y,
             xx_inv_y=jnp.zeros((1, 1), dtype=x_mean.dtype),  # unused by the mu/gamma update
+            centre=self.mu,
         )
         c = 1.0 / e_inv if base.gauge_on_inverse_moment else e_y
         stats = stats.rescale_latent(c)
         sub = base.subordinator_m_step(stats.gig_part(), self.subordinator.natural_params())
-        denom = 1.0 - stats.inv_y * stats.y
-        gamma = (stats.x_inv_y - stats.inv_y * stats.x) / denom
-        mu = self.mu + (stats.x - stats.y * stats.x_inv_y) / denom
+        mu, gamma = location_skew_mle(stats)
         cov = self.covariance
         cov = LowRankPlusDiagonal(cov.F * jnp.sqrt(c), cov.D * c, check=False)
         return self._with_params(mu, gamma, cov, sub), log_lik

@@ -201,6 +201,7 @@ class AbstractJointNormalMixture(AbstractExponentialFamily):
             x=mu + gamma * e_y,
             x_inv_y=mu * e_inv + gamma,
             xx_inv_y=xx,
+            centre=jnp.zeros_like(mu),
         )
         return stats.flatten()
 

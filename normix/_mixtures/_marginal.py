@@ -41,7 +41,12 @@ from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
 from .._special._bessel_fixed import prefers_fixed_order
 from ._joint import AbstractJointNormalMixture, subordinator_from_gig_params
-from ._stats import NormalMixtureStats, normal_part_mle, symmetric_normal_part_mle
+from ._stats import (
+    NormalMixtureStats,
+    normal_part_mle,
+    posterior_mixture_stats,
+    symmetric_normal_part_mle,
+)
 from ._univariate import log_cdf, log_survival, partial_expectation, quantile
 
 
@@ -188,12 +193,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         NaN (not computed: the inverse-Gaussian M-step does not use it)."""
         log_lik, eta = self._row_log_likelihood_and_expectations(x, log_moment=log_moment)
         w = weights / jnp.sum(weights)
-        m = w @ eta
-        c = w * eta[:, 1]
-        stats = NormalMixtureStats(
-            log_y=m[0], inv_y=m[1], y=m[2], x=w @ x, x_inv_y=c @ x, xx_inv_y=(x * c[:, None]).T @ x
-        )
-        return stats, w @ log_lik
+        return posterior_mixture_stats(w, eta, x, self.mu), jnp.sum(w * log_lik)
 
     def _row_log_likelihood_and_expectations(
         self, x: Float[Array, "n d"], *, log_moment: bool
