@@ -91,18 +91,20 @@ def _batch_any_vmap(axis_size, in_batched, mask):
 
 
 def _if_any(mask, fn, fill, *args):
-    """`fn(*args)` if any element of `mask` is set, else `fill` (same structure): a batch-
-    level branch that skips regions no element needs.
+    """`fn(*args)` if any element of `mask` is set, else `fill`: a batch-level branch that
+    skips regions no element needs. `fn` returns one array per value in `fill`, each of
+    the shape and dtype of the last argument (so the skipped branch is built without
+    tracing `fn` a second time through `eval_shape`).
 
     Every caller selects the region's output only where its own mask is set, so running
     `fn` on more elements than needed never changes a result. Hence the predicate is the
     `any` over the *whole* batch, also under `vmap` (`_batch_any`): the branch stays a real
     `cond` (it would otherwise become a `select` that runs every region for every element,
     e.g. in a `vmap`ped fit over many datasets)."""
-    out_shape = jax.eval_shape(fn, *args)
+    like = args[-1]
 
     def skip(*_):
-        return jax.tree.map(lambda s, f: jnp.full(s.shape, f, s.dtype), out_shape, fill)
+        return tuple(jnp.full(like.shape, f, like.dtype) for f in fill)
 
     return jax.lax.cond(_batch_any(mask), fn, skip, *args)
 
