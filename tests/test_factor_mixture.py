@@ -304,3 +304,39 @@ def test_min_diag_floor_is_applied():
     D_hat = np.asarray(res.model.uniquenesses)
     assert np.all(D_hat >= 0.3 * var * (1 - 1e-12))
     assert np.any(np.isclose(D_hat, 0.3 * var, rtol=1e-10))  # the floor binds somewhere
+
+
+@pytest.mark.parametrize("shape", [3.05, 3.5])
+def test_variance_gamma_em_step_on_a_cusp_is_finite_and_the_limit(shape):
+    # mu on an observation, d/2 < shape <= d/2 + 1: E[1/Y | x_j] = inf, finite density.
+    # The step keeps mu there, drops x_j's vanishing 1/Y terms (resid = m = 0) and ascends.
+    d, r, n = 6, 2, 400
+    k1, _, k3 = jr.split(jr.key(0), 3)
+    F, D = _factor_cov(k1, d, r)
+    vg = normix.FactorVarianceGamma(jnp.zeros(d), 0.2 * jnp.ones(d), F, D, shape, shape)
+    x = vg.sample(k3, (n,))
+    w = jnp.ones(n)
+    on_cusp = eqx.tree_at(lambda m: m.mixture.joint.mu, vg, x[5])
+    new = on_cusp.m_step(on_cusp.e_step(x, w))
+    leaves = jax.tree.leaves(eqx.filter(new, eqx.is_inexact_array))
+    assert all(bool(jnp.all(jnp.isfinite(v))) for v in leaves)
+    np.testing.assert_array_equal(np.asarray(new.mu), np.asarray(x[5]))
+    assert float(new.log_likelihood(x, w)) >= float(on_cusp.log_likelihood(x, w))
+    half, _ = on_cusp._half_step(x, w / n)
+    if shape == 3.05:
+        # cycle 2 (at the half step's shape) is on the cusp too
+        assert float(half.subordinator.shape) <= 0.5 * d + 1
+        return
+    # cycle 1 alone on the cusp (posterior order 1/2): the ordinary step from
+    # mu = x_j + 1e-9 tends to it. (Near order 0 the GIG moments approach their b = 0
+    # limit only like b^order, so no such comparison is possible for shape 3.05.)
+    assert float(half.subordinator.shape) > 0.5 * d + 1
+    near = eqx.tree_at(lambda m: m.mixture.joint.mu, vg, x[5] + 1e-9)
+    limit = near.m_step(near.e_step(x, w))
+    np.testing.assert_allclose(np.asarray(limit.mu), np.asarray(new.mu), rtol=0, atol=1e-6)
+    for part in (
+        lambda m: m.gamma,
+        lambda m: m.covariance.as_matrix(),
+        lambda m: m.subordinator.shape,
+    ):
+        np.testing.assert_allclose(np.asarray(part(limit)), np.asarray(part(new)), rtol=1e-5)

@@ -82,7 +82,12 @@ from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
 from ._factor_init import factor_analysis_start
 from ._marginal import AbstractNormalMixture
-from ._stats import NormalMixtureStats, location_skew_mle
+from ._stats import (
+    NormalMixtureStats,
+    inverse_latent_weights,
+    location_skew_mle,
+    weighted_row_sum,
+)
 
 
 class FactorMixtureStats(eqx.Module):
@@ -291,7 +296,8 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
             )
             log_prob = partial + log_z
             resid = xb - self.mu[None, :]
-            return wb @ log_prob, wb @ eta, wb @ resid, (wb * eta[:, 1]) @ resid
+            c = inverse_latent_weights(wb, eta[:, 1])  # 0 on a cusp row (resid = 0)
+            return wb @ log_prob, weighted_row_sum(wb, eta), wb @ resid, c @ resid
 
         log_lik, (e_log, e_inv, e_y), x_mean, x_inv_y = blockwise_sum(block, x, w)
         stats = NormalMixtureStats(
@@ -319,12 +325,13 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         def block(xb, wb):
             _, (p_post, a_post, b_post), m, _ = self._row_terms(xb)
             eta = gig_expectations(p_post, a_post, b_post)
-            w_inv = wb * eta[:, 1]
+            # on a cusp row resid = m = 0: its 1/Y terms vanish identically
+            w_inv = inverse_latent_weights(wb, eta[:, 1])
             resid = xb - self.mu[None, :]
             m_winv = m * w_inv[:, None]
             sq = resid * resid
             return {
-                "eta": wb @ eta,
+                "eta": weighted_row_sum(wb, eta),
                 "m": wb @ m,
                 "mm": m.T @ m_winv,
                 "xm": resid.T @ m_winv,

@@ -92,6 +92,21 @@ class NormalMixtureStats(eqx.Module):
         )
 
 
+def weighted_row_sum(w: Float[Array, " n"], values: Float[Array, "n k"]) -> Float[Array, " k"]:
+    r"""$\sum_i w_i v_i$ over rows, a row of zero weight adding 0 even where its $v_i$ is
+    infinite (e.g. $\mathbb{E}[Y^{-1} \mid x_i]$ on a cusp, in a block's unused rows)."""
+    wv = w[:, None] * values
+    return jnp.sum(jnp.where(w[:, None] > 0, wv, 0.0), axis=0)
+
+
+def inverse_latent_weights(w: Float[Array, " n"], e_inv: Float[Array, " n"]) -> Float[Array, " n"]:
+    r"""$w_i\,\mathbb{E}[Y^{-1} \mid x_i]$ as the weight of the $x$-dependent $1/Y$ terms,
+    with 0 for rows of zero weight and for rows on a variance-gamma cusp
+    ($\mathbb{E}[Y^{-1} \mid x_i] = \infty$, $x_i = \mu$), whose terms are identically zero
+    (module docstring)."""
+    return jnp.where((w > 0) & ~jnp.isinf(e_inv), w * e_inv, 0.0)
+
+
 def posterior_mixture_stats(
     w: Float[Array, " n"],
     eta: Float[Array, "n 3"],
@@ -109,15 +124,13 @@ def posterior_mixture_stats(
     product would become many small batched matmuls); only the $d\times d$ moment is a
     matmul."""
     z = x - centre[None, :]
-    w_col = w[:, None]
-    m = jnp.sum(jnp.where(w_col > 0, w_col * eta, 0.0), axis=0)
-    inv = eta[:, 1]
-    c = jnp.where((w > 0) & ~jnp.isinf(inv), w * inv, 0.0)
+    m = weighted_row_sum(w, eta)
+    c = inverse_latent_weights(w, eta[:, 1])
     return NormalMixtureStats(
         log_y=m[0],
         inv_y=m[1],
         y=m[2],
-        x=jnp.sum(w_col * z, axis=0),
+        x=jnp.sum(w[:, None] * z, axis=0),
         x_inv_y=jnp.sum(c[:, None] * z, axis=0),
         xx_inv_y=(z * c[:, None]).T @ z,
         centre=centre,
