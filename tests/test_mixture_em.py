@@ -125,7 +125,10 @@ REF_INDEX = {
 
 @pytest.mark.parametrize(
     "family",
-    [pytest.param(f, marks=pytest.mark.slow) if f is normix.VarianceGamma else f for f in REF_INDEX],
+    [
+        pytest.param(f, marks=pytest.mark.slow) if f is normix.VarianceGamma else f
+        for f in REF_INDEX
+    ],
     ids=lambda c: c.__name__,
 )
 def test_reference_optimum_sp500_index(family):
