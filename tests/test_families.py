@@ -157,6 +157,8 @@ def test_gig_params_reproduce_density(case, params):
     # log p(x) - [(p - 1) log x - (a x + b / x) / 2] is the (constant) normaliser.
     rest = np.asarray(dist.log_prob(x)) - ((p - 1) * np.log(x) - (a * x + b / x) / 2)
     np.testing.assert_allclose(rest, rest[0], rtol=1e-11, atol=1e-11 * np.max(np.abs(rest)))
+    # ... and it is log Z(p, a, b) of the GIG form (closed form for Gamma / InverseGamma)
+    np.testing.assert_allclose(-rest[0], float(dist.log_gig_normalizer()), rtol=1e-12, atol=1e-12)
     table = {
         "Gamma": (params.get("shape"), 2 * params.get("rate", 0), 0.0),
         "InverseGamma": (-params.get("shape", 0), 0.0, 2 * params.get("rate", 0)),
@@ -167,6 +169,15 @@ def test_gig_params_reproduce_density(case, params):
         ),
     }[case.name]
     np.testing.assert_allclose((p, a, b), table, rtol=1e-15)
+
+
+def test_gig_log_gig_normalizer_matches_scipy():
+    import scipy.special as sp
+
+    for p, a, b in [(0.7, 2.0, 3.0), (-2.5, 0.3, 9.0), (12.0, 40.0, 0.01)]:
+        ref = np.log(2.0) + 0.5 * p * np.log(b / a) + np.log(sp.kv(p, np.sqrt(a * b)))
+        got = float(normix.GIG(p, a, b).log_gig_normalizer())
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
 
 
 def _gig_eta(case, params) -> np.ndarray:

@@ -225,6 +225,11 @@ class Gamma(AbstractSubordinator):
         return 2
 
     # ------------------------------------------------------------ subordinator
+    def log_gig_normalizer(self) -> Float[Array, ""]:
+        r"""$\log\Gamma(\alpha) - \alpha\log\beta$: the GIG normalizer in closed form (it
+        is this family's log-partition, the base measure being 1)."""
+        return gammaln(self.shape) - self.shape * jnp.log(self.rate)
+
     def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
         return self.shape, 2 * self.rate, jnp.zeros_like(self.rate)
 

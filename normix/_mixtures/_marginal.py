@@ -132,7 +132,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         const = (
             -0.5 * d * math.log(2 * math.pi)
             - 0.5 * self.covariance.logdet()
-            - gig_log_normalizer(p, a, b, fixed_order=self._prior_order())
+            - self.subordinator.log_gig_normalizer()
         )
         return p - 0.5 * d, a + big_a, b + q, beta, const
 
@@ -145,10 +145,6 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             return None
         order = p + shift
         return order if prefers_fixed_order(order) else None
-
-    def _prior_order(self) -> float | None:
-        """The subordinator's own GIG order, when static (see `_static_gig_order`)."""
-        return self._static_gig_order(0.0)
 
     def _posterior_order(self) -> float | None:
         r"""The posterior order $p - d/2$, when static (inverse-Gaussian subordinator:
