@@ -144,7 +144,11 @@ def test_free_p_gig_m_step_takes_the_boundary_maximiser():
     Gamma (a = 0). The interior Newton solve fails there; the mixture's subordinator M-step
     returns the boundary law, whose objective equals scipy's supremum over the interior."""
     from normix._distributions import GIG
-    from normix._mixtures._gig_m_step import _gig_objective, gig_m_step_with_boundary
+    from normix._distributions._gig_functions import gig_log_normalizer
+    from normix._mixtures._gig_m_step import gig_m_step_with_boundary
+
+    def _gig_objective(p, a, b, eta):
+        return (p - 1) * eta[0] - b / 2 * eta[1] - a / 2 * eta[2] - gig_log_normalizer(p, a, b)
 
     # the statistics and current subordinator of the failing EM iteration
     eta = jnp.array([-0.07160349, 1.14368316, 1.0])
@@ -168,6 +172,23 @@ def test_free_p_gig_m_step_takes_the_boundary_maximiser():
     # silent value and never an exception mid-loop
     bad = step(jnp.full(3, jnp.nan), current)
     assert not np.isfinite([float(bad.p), float(bad.a), float(bad.b)]).any()
+
+
+def test_boundary_objective_matches_the_gig_normalizer():
+    """The closed-form scores of inverse-Gamma and Gamma laws equal theta . eta - log Z
+    with log Z from `gig_log_normalizer` (its a = 0 / b = 0 limits); interior laws and
+    invalid parameters score -inf."""
+    from normix._distributions._gig_functions import gig_log_normalizer
+    from normix._mixtures._gig_m_step import _boundary_objective
+
+    eta = jnp.array([-0.3, 1.7, 0.9])
+    for p, a, b in [(-2.5, 0.0, 3.0), (-0.4, 0.0, 0.02), (4.0, 7.0, 0.0), (0.3, 0.5, 0.0)]:
+        ref = (p - 1) * eta[0] - b / 2 * eta[1] - a / 2 * eta[2] - gig_log_normalizer(p, a, b)
+        got = _boundary_objective(jnp.array(p), jnp.array(a), jnp.array(b), eta)
+        np.testing.assert_allclose(float(got), float(ref), rtol=1e-13)
+    for p, a, b in [(1.0, 2.0, 3.0), (2.0, 0.0, 3.0), (-2.0, 3.0, 0.0), (jnp.nan, 0.0, 1.0)]:
+        got = _boundary_objective(jnp.array(p), jnp.array(a), jnp.array(b), eta)
+        assert float(got) == -np.inf
 
 
 @pytest.mark.slow

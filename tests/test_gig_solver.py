@@ -211,6 +211,29 @@ def test_natural_from_expectation_raises_on_infeasible():
         normix.GIG.natural_from_expectation(jnp.array([0.0, 0.5, 1.5]))
 
 
+def test_warm_objective_is_the_objective_at_the_warm_start():
+    """`warm_objective` = psi(theta0) - theta0 . eta for the eta given (feasible or not),
+    against the log-normalizer computed directly; NaN without a usable warm start."""
+    from normix._distributions._gig_functions import gig_log_normalizer
+
+    def direct(eta, th0):
+        p, b, a = th0[0] + 1, -2 * th0[1], -2 * th0[2]
+        return float(gig_log_normalizer(p, a, b) - th0 @ eta)
+
+    solve = jax.jit(SOLVER.solve)
+    cases = [
+        (gig_expectations(1.5, 2.0, 3.0), jnp.array([0.2, -0.9, -1.4])),
+        (gig_expectations(-3.0, 0.01, 40.0), jnp.array([-6.0, -30.0, -0.001])),
+        (jnp.array([0.0, 0.5, 1.5]), jnp.array([-1.5, -0.7, -0.3])),  # infeasible eta
+    ]
+    for eta, th0 in cases:
+        got = float(solve(eta, th0).warm_objective)
+        np.testing.assert_allclose(got, direct(eta, th0), rtol=1e-12, atol=1e-12)
+    eta = gig_expectations(1.5, 2.0, 3.0)
+    assert np.isnan(float(solve(eta).warm_objective))
+    assert np.isnan(float(solve(eta, jnp.array([0.2, 0.0, -1.4])).warm_objective))
+
+
 def test_fixed_p():
     p, a, b = 0.7, 1.3, 2.1
     eta = gig_expectations(p, a, b)

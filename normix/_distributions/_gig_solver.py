@@ -106,11 +106,17 @@ class GIGSolverResult(eqx.Enumeration):
 
 
 class GIGSolution(eqx.Module):
-    """`theta` (natural parameters), `result` (a `GIGSolverResult`), `num_steps`."""
+    r"""`theta` (natural parameters), `result` (a `GIGSolverResult`), `num_steps`, and
+    `warm_objective`: $f(\theta_0) = \psi(\theta_0) - \theta_0\cdot\eta$ at the warm start
+    `theta0` for the $\eta$ given (also an infeasible one), computed with the start
+    candidates, so a caller comparing laws by $\theta\cdot\eta - \psi(\theta)$ needs no
+    Bessel evaluation of its own; NaN when no `theta0` was given, when it is not in the
+    open natural domain ($\theta_2, \theta_3 < 0$, finite), or with `fixed_p`."""
 
     theta: Float[Array, " 3"]
     result: GIGSolverResult
     num_steps: Int[Array, ""]
+    warm_objective: Float[Array, ""]
 
 
 class _Plan(eqx.Module):
@@ -269,7 +275,14 @@ class GIGNewtonSolver(eqx.Module):
         fs = jnp.where(jnp.isfinite(f_raw), f_raw, jnp.inf)
         i_start = jnp.argmin(fs[:n_default])
         start, f_start = cands[i_start], f_raw[i_start]
+        warm_objective = jnp.full((), jnp.nan, dtype)
         if theta0 is not None:
+            if fixed_p is None:
+                # psi(theta0) from the scale-free problem (log Z(p, a s, b / s) =
+                # log Z(p, a, b) - p log s), then f(theta0) for the eta given (even if
+                # infeasible: a caller may still compare laws by it)
+                psi0 = f_raw[-1] + th0n @ eta_n + th0[0] * log_sigma + log_sigma
+                warm_objective = jnp.where(ok0, psi0 - th0 @ eta, jnp.nan)
             # f(theta) - f(theta*) = KL(p_theta* || p_theta) >= 0: of the warm and the default
             # start, take the one closer to the solution in KL (the default start is exact for
             # inverse-Gaussian laws and close for near-Gamma ones, so a poor warm start, e.g.
@@ -460,7 +473,9 @@ class GIGNewtonSolver(eqx.Module):
         result = R.where(done, result, R.max_steps_reached)
         result = R.where(feasible, result, R.infeasible_expectation)
         theta = jnp.stack([th[0], th[1] * sigma, th[2] / sigma])
-        return GIGSolution(theta=theta, result=result, num_steps=steps)
+        return GIGSolution(
+            theta=theta, result=result, num_steps=steps, warm_objective=warm_objective
+        )
 
 
 _DEFAULT_SOLVER = GIGNewtonSolver()
