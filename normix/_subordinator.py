@@ -23,9 +23,7 @@ from typing import ClassVar, Self
 
 from jaxtyping import Array, Float
 
-from ._distributions._gig_functions import gig_log_normalizer
 from ._exponential_family import AbstractExponentialFamily
-from ._special._bessel_fixed import prefers_fixed_order
 
 
 class AbstractSubordinator(AbstractExponentialFamily):
@@ -45,15 +43,12 @@ class AbstractSubordinator(AbstractExponentialFamily):
     def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
         """$(p, a, b)$ of the equal GIG law; $a = 0$ or $b = 0$ at the limits."""
 
+    @abc.abstractmethod
     def log_gig_normalizer(self) -> Float[Array, ""]:
         r"""$\log Z(p, a, b) = \log\int_0^\infty y^{p-1} e^{-(ay + b/y)/2}\,dy$ at this law's
         `gig_params()`: the normalizer of its GIG form (the term a mixture density divides
-        by). This general version goes through `gig_log_normalizer` (a Bessel function;
-        the fixed-order path when `fixed_p` is a static integer or half-integer); families
-        with a closed form override it, which keeps the Bessel code out of their E-steps."""
-        p_static = self.fixed_p
-        fixed = p_static if p_static is not None and prefers_fixed_order(p_static) else None
-        return gig_log_normalizer(*self.gig_params(), fixed_order=fixed)
+        by). Closed form for Gamma and InverseGamma, the fixed-order Bessel path for the
+        inverse Gaussian, the general one for the GIG."""
 
     @classmethod
     @abc.abstractmethod

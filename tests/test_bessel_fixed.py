@@ -141,7 +141,11 @@ def test_nig_uses_fixed_path_only_for_moderate_orders():
     assert model(20)._posterior_order() == -10.5
     assert model(59)._posterior_order() == -30.0
     assert model(61)._posterior_order() is None  # general (Debye) path
-    assert model(3)._prior_order() == -0.5
+    # the prior's own normalizer: the fixed-order path (order -1/2), equal to the general one
+    sub = model(3).subordinator
+    np.testing.assert_allclose(
+        float(sub.log_gig_normalizer()), float(gig_log_normalizer(*sub.gig_params())), rtol=1e-13
+    )
     assert (
         normix.GeneralizedHyperbolic(
             np.zeros(2), np.zeros(2), np.eye(2), p=-0.5, a=1.0, b=1.0

@@ -115,6 +115,10 @@ class GIG(AbstractSubordinator):
         return 3
 
     # ------------------------------------------------------------ subordinator
+    def log_gig_normalizer(self) -> Float[Array, ""]:
+        """`log_normalizer()` (the general Bessel path)."""
+        return self.log_normalizer()
+
     def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
         return self.p, self.a, self.b
 

@@ -14,6 +14,7 @@ from .._misc import as_float, require_scalar
 from .._special._exp1 import scaled_exp1
 from .._subordinator import AbstractSubordinator
 from ._checks import check_positive
+from ._gig_functions import gig_log_normalizer
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 _TAIL_FROM = -20.0
@@ -138,6 +139,11 @@ class InverseGaussian(AbstractSubordinator):
         return 2
 
     # ------------------------------------------------------------ subordinator
+    def log_gig_normalizer(self) -> Float[Array, ""]:
+        r"""$\log Z(-\tfrac12, a, b)$ by the fixed-order Bessel path ($K_{1/2}$ in closed
+        form)."""
+        return gig_log_normalizer(*self.gig_params(), fixed_order=-0.5)
+
     def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
         return -0.5 * jnp.ones_like(self.mu), self.lam / self.mu**2, self.lam
 
