@@ -49,9 +49,9 @@ def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
 
     No Bessel function is evaluated here: the boundary laws' scores are closed forms, and
     an interior `current`'s score is $-f(\theta_0)$ from the solver, which computes it
-    with its start candidates (`GIGSolution.warm_objective`); each Bessel call site is a
-    separately compiled copy of the Bessel code, and this one cost ~0.8 s of the GH M-step's
-    ~5 s compile."""
+    with its start candidates (`GIGSolution.warm_objective`). Each Bessel call site is a
+    separately compiled copy of the Bessel code; dropping this one took the GH M-step from
+    556 to 441 fusions and from 40 to 29 while loops."""
     sol = _DEFAULT_SOLVER.solve(eta, current.natural_params())
     theta, result = sol.theta, sol.result
     p_i, b_i, a_i = theta[0] + 1, -2 * theta[1], -2 * theta[2]
