@@ -281,7 +281,7 @@ class GIGNewtonSolver(eqx.Module):
                 # psi(theta0) from the scale-free problem (log Z(p, a s, b / s) =
                 # log Z(p, a, b) - p log s), then f(theta0) for the eta given (even if
                 # infeasible: a caller may still compare laws by it)
-                psi0 = f_raw[-1] + th0n @ eta_n + th0[0] * log_sigma + log_sigma
+                psi0 = f_raw[-1] + th0n @ eta_n + (th0[0] + 1) * log_sigma
                 warm_objective = jnp.where(ok0, psi0 - th0 @ eta, jnp.nan)
             # f(theta) - f(theta*) = KL(p_theta* || p_theta) >= 0: of the warm and the default
             # start, take the one closer to the solution in KL (the default start is exact for

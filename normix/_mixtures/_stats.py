@@ -137,11 +137,18 @@ def posterior_mixture_stats(
     )
 
 
+def _cusp_and_inv_y(s: NormalMixtureStats) -> tuple[Array, Array]:
+    r"""Whether $s_2 = \mathbb{E}Y^{-1}$ is infinite (a variance-gamma cusp), and $s_2$ with
+    that infinity replaced by 0: at the cusp every term it multiplies has a factor
+    $\mu_z = 0$, so the M-step formulas hold with 0 in its place."""
+    cusp = jnp.isinf(s.inv_y)
+    return cusp, jnp.where(cusp, 0.0, s.inv_y)
+
+
 def location_skew_mle(s: NormalMixtureStats) -> tuple[Float[Array, " d"], Float[Array, " d"]]:
     r"""$(\mu, \gamma)$ of `normal_part_mle` (they do not involve $\Sigma$), with the
     cusp limit $\mu = $ `centre`, $\gamma = s_4/s_3$ when $s_2 = \infty$."""
-    cusp = jnp.isinf(s.inv_y)
-    s2 = jnp.where(cusp, 0.0, s.inv_y)
+    cusp, s2 = _cusp_and_inv_y(s)
     denom = 1.0 - s2 * s.y
     gamma = jnp.where(cusp, s.x / s.y, (s.x_inv_y - s2 * s.x) / denom)
     mu_z = jnp.where(cusp, 0.0, (s.x - s.y * s.x_inv_y) / denom)
@@ -155,7 +162,7 @@ def normal_part_mle(
     (module docstring), computed in the centred coordinates of `s`."""
     mu, gamma = location_skew_mle(s)
     mu_z = mu - s.centre
-    s2 = jnp.where(jnp.isinf(s.inv_y), 0.0, s.inv_y)  # at the cusp mu_z = 0: the term vanishes
+    _, s2 = _cusp_and_inv_y(s)
     sigma = (
         s.xx_inv_y
         - jnp.outer(s.x_inv_y, mu_z)
@@ -175,6 +182,7 @@ def symmetric_normal_part_mle(
 ) -> tuple[Float[Array, " d"], Float[Array, "d d"]]:
     r"""$(\mu, \Sigma)$ with $\gamma = 0$ held fixed (symmetric laws such as Student-t):
     $\mu_z = s_5 / s_2$ (0 at a cusp, $s_2 = \infty$), $\Sigma = s_6 - s_5 \mu_z^\top$."""
-    mu_z = jnp.where(jnp.isinf(s.inv_y), 0.0, s.x_inv_y / s.inv_y)
+    cusp, _ = _cusp_and_inv_y(s)
+    mu_z = jnp.where(cusp, 0.0, s.x_inv_y / s.inv_y)
     sigma = s.xx_inv_y - jnp.outer(s.x_inv_y, mu_z)
     return s.centre + mu_z, 0.5 * (sigma + sigma.T)
