@@ -128,26 +128,16 @@ def _cache_dir() -> Path:
 
 @contextlib.contextmanager
 def _host_checked_errors() -> Iterator[None]:
-    """Inside: Equinox's run-time checks return NaN instead of raising through a host
-    callback. The CLI checks its data on the host first (finite, enough rows) and fits with
-    `throw=False`, reading the result code; without host callbacks the compiled EM programs
-    can be stored in JAX's persistent compilation cache, so a second run does not
-    recompile. A NaN produced this way ends a fit with the `nonfinite` code, which the CLI
-    reports."""
-    try:
-        import equinox._errors as errors
-    except ImportError:  # pragma: no cover - equinox internals moved: run uncached
+    """Inside: normix's run-time checks return NaN instead of raising through a host
+    callback (`normix._errors.checks_as_nan`). The CLI checks its data on the host first
+    (finite, enough rows) and fits with `throw=False`, reading the result code; without
+    host callbacks its compiled programs (fits, densities, samplers) can be stored in JAX's
+    persistent compilation cache, so a second run does not recompile. A NaN produced this
+    way ends a fit with the `nonfinite` code, which the CLI reports."""
+    from ._errors import checks_as_nan
+
+    with checks_as_nan():
         yield
-        return
-    old = getattr(errors, "EQX_ON_ERROR", None)
-    if old is None:  # pragma: no cover
-        yield
-        return
-    errors.EQX_ON_ERROR = "nan"
-    try:
-        yield
-    finally:
-        errors.EQX_ON_ERROR = old
 
 
 def _is_number(s: str) -> bool:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import abc
 from typing import ClassVar, Self
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._em_model import AbstractEMModel
+from ._errors import error_if
 from ._misc import map_over_batch, split_batch
 
 
@@ -168,9 +168,7 @@ class AbstractExponentialFamily(AbstractEMModel):
         )
 
     @classmethod
-    def from_expectation(
-        cls, eta: ArrayLike, theta0: Float[Array, " k"] | None = None
-    ) -> Self:
+    def from_expectation(cls, eta: ArrayLike, theta0: Float[Array, " k"] | None = None) -> Self:
         r"""The distribution whose expectation parameters are $\eta$ (the M-step)."""
         eta = jnp.asarray(eta, dtype=jnp.result_type(eta, float))
         return cls.from_natural(cls.natural_from_expectation(eta, theta0))
@@ -196,11 +194,11 @@ class AbstractExponentialFamily(AbstractEMModel):
         flat = x.reshape((-1, *event_shape))
         if flat.shape[0] == 0:
             raise ValueError(f"{cls.__name__}.fit: no observations.")
-        flat = eqx.error_if(
+        flat = error_if(
             flat, ~jnp.all(jnp.isfinite(flat)), f"{cls.__name__}.fit: data contain NaN or inf."
         )
         ok = jax.vmap(cls.in_support)(flat)
-        flat = eqx.error_if(
+        flat = error_if(
             flat, ~jnp.all(ok), f"{cls.__name__}.fit: data contain points outside the support."
         )
         stats = jax.vmap(cls.sufficient_statistics)(flat)
@@ -213,7 +211,7 @@ class AbstractExponentialFamily(AbstractEMModel):
                 f"of the data), got {w.shape}."
             )
         w = w.reshape(-1)
-        w = eqx.error_if(
+        w = error_if(
             w,
             ~jnp.all(jnp.isfinite(w) & (w >= 0)) | ~(jnp.sum(w) > 0),
             f"{cls.__name__}.fit: weights must be finite, non-negative and not all zero.",

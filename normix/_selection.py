@@ -70,7 +70,9 @@ class Selection:
 
     def table(self) -> str:
         """A plain-text table of the candidates, best first."""
-        head = f"{'family':<24}{'loglik/obs':>14}{'k':>6}{'AIC':>14}{'BIC':>14}{'steps':>7}{'sec':>8}"
+        head = (
+            f"{'family':<24}{'loglik/obs':>14}{'k':>6}{'AIC':>14}{'BIC':>14}{'steps':>7}{'sec':>8}"
+        )
         rows = [head, "-" * len(head)]
         for c in self.candidates:
             mark = "" if c.converged else "  (not converged)"

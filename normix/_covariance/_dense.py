@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Self
 
-import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._errors import error_if
 from ._abstract import AbstractCovariance, check_rhs, check_rows
 
 
@@ -58,14 +58,14 @@ class DenseCovariance(AbstractCovariance):
             raise ValueError(f"DenseCovariance.from_matrix: `S` must be square, got {S.shape}.")
         if check:
             tol = jnp.sqrt(jnp.finfo(S.dtype).eps) * jnp.max(jnp.abs(S))
-            S = eqx.error_if(
+            S = error_if(
                 S,
                 jnp.any(jnp.abs(S - S.T) > tol),
                 "DenseCovariance.from_matrix: `S` is not symmetric.",
             )
         L = jnp.linalg.cholesky(0.5 * (S + S.T))
         if check:
-            L = eqx.error_if(
+            L = error_if(
                 L,
                 ~jnp.all(jnp.isfinite(L)),
                 "DenseCovariance.from_matrix: `S` is not positive definite (its Cholesky "
@@ -114,5 +114,5 @@ class DenseCovariance(AbstractCovariance):
         c = jnp.asarray(c, dtype=jnp.result_type(c, self.L))
         if c.ndim != 0:
             raise ValueError(f"DenseCovariance.scale: `c` must be a scalar, got {c.shape}.")
-        c = eqx.error_if(c, ~(c > 0), "DenseCovariance.scale: `c` must be > 0.")
+        c = error_if(c, ~(c > 0), "DenseCovariance.scale: `c` must be > 0.")
         return DenseCovariance(jnp.sqrt(c) * self.L)

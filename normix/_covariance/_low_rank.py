@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from typing import Self
 
-import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._errors import error_if
 from ._abstract import AbstractCovariance, check_rhs, check_rows
 
 
@@ -50,9 +50,7 @@ class LowRankPlusDiagonal(AbstractCovariance):
         D = D.astype(dtype)
         self.F = F.astype(dtype)
         if check:
-            D = eqx.error_if(
-                D, ~jnp.all(D > 0), "LowRankPlusDiagonal: the diagonal `D` must be > 0."
-            )
+            D = error_if(D, ~jnp.all(D > 0), "LowRankPlusDiagonal: the diagonal `D` must be > 0.")
         self.D = D
 
     # ------------------------------------------------------------------ factorisation
@@ -172,5 +170,5 @@ class LowRankPlusDiagonal(AbstractCovariance):
         c = jnp.asarray(c, dtype=jnp.result_type(c, self.D))
         if c.ndim != 0:
             raise ValueError(f"LowRankPlusDiagonal.scale: `c` must be a scalar, got {c.shape}.")
-        c = eqx.error_if(c, ~(c > 0), "LowRankPlusDiagonal.scale: `c` must be > 0.")
+        c = error_if(c, ~(c > 0), "LowRankPlusDiagonal.scale: `c` must be > 0.")
         return LowRankPlusDiagonal(jnp.sqrt(c) * self.F, c * self.D)

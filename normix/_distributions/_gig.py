@@ -2,10 +2,10 @@ r"""The generalized inverse Gaussian distribution $\mathrm{GIG}(p, a, b)$."""
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._errors import enum_error_if, error_if
 from .._misc import as_float, require_scalar
 from .._subordinator import AbstractSubordinator
 from ._gig_cdf import gig_cdf, gig_survival
@@ -55,7 +55,7 @@ class GIG(AbstractSubordinator):
         ok = finite & (
             ((a > 0) & (b > 0)) | ((a == 0) & (b > 0) & (p < 0)) | ((b == 0) & (a > 0) & (p > 0))
         )
-        self.p = eqx.error_if(
+        self.p = error_if(
             p,
             ~ok,
             "GIG(p, a, b) needs finite parameters with a > 0 and b > 0, or a = 0 < b with "
@@ -90,7 +90,7 @@ class GIG(AbstractSubordinator):
         `theta0`; raises (also under `jit`) with the solver's message if it fails. Use
         `solve_gig_natural` to get the result code instead."""
         sol = GIGNewtonSolver().solve(eta, theta0)
-        return sol.result.error_if(sol.theta, sol.result != GIGSolverResult.successful)
+        return enum_error_if(sol.theta, sol.result != GIGSolverResult.successful, sol.result)
 
     @classmethod
     def from_natural(cls, theta: Float[Array, " 3"]) -> GIG:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 
-import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 from jax.scipy.linalg import cho_solve, solve_triangular
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._errors import error_if
 from .._exponential_family import AbstractExponentialFamily
 from .._misc import as_float
 
@@ -39,7 +39,7 @@ def _inverse_from_cholesky(chol: Array) -> Array:
 
 def _check_cholesky(chol: Array, what: str) -> Array:
     diag = jnp.diag(chol)
-    return eqx.error_if(
+    return error_if(
         chol,
         ~jnp.all(jnp.isfinite(chol)) | ~jnp.all(diag > 0),
         f"MultivariateNormal: `{what}` is not positive definite (its Cholesky factor "
@@ -104,19 +104,19 @@ class MultivariateNormal(AbstractExponentialFamily):
                 f"MultivariateNormal: `{matrix_name}` must have shape {(d, d)} to match "
                 f"`mean` of shape {(d,)}, got shape {matrix.shape}."
             )
-        self.mu = eqx.error_if(
+        self.mu = error_if(
             mean,
             ~jnp.all(jnp.isfinite(mean)),
             "MultivariateNormal: `mean` contains NaN or inf; pass finite values.",
         )
-        matrix = eqx.error_if(
+        matrix = error_if(
             matrix,
             ~jnp.all(jnp.isfinite(matrix)),
             f"MultivariateNormal: `{matrix_name}` contains NaN or inf; pass finite values.",
         )
         if chol is None:
             tol = math.sqrt(float(jnp.finfo(matrix.dtype).eps)) * jnp.max(jnp.abs(matrix))
-            matrix = eqx.error_if(
+            matrix = error_if(
                 matrix,
                 jnp.any(jnp.abs(matrix - matrix.T) > tol),
                 "MultivariateNormal: `cov` is not symmetric; pass a symmetric matrix "
@@ -124,7 +124,7 @@ class MultivariateNormal(AbstractExponentialFamily):
             )
             self.chol = _check_cholesky(jnp.linalg.cholesky(matrix), "cov")
         else:
-            matrix = eqx.error_if(
+            matrix = error_if(
                 matrix,
                 jnp.any(jnp.triu(matrix, 1) != 0),
                 "MultivariateNormal: `chol` must be lower triangular (zeros above the "

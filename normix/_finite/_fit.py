@@ -22,6 +22,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .._covariance import DenseCovariance
 from .._distributions import GIG, Gamma, InverseGamma, InverseGaussian, MultivariateNormal
 from .._fitting import AbstractEMSolver, EMResult, fit, fit_multistart, validate_data
+from .._fitting._host_checks import by_check_mode, call_with_host_checks, is_traced
 from .._mixtures import AbstractNormalMixture
 from ._gaussian import GaussianComponents, check_covariance_type
 from ._init import kmeans_responsibilities, random_responsibilities
@@ -328,7 +329,7 @@ def fit_mixture(
         xc = x - (wn @ x)[None, :]
         prior_scale = wn @ (xc * xc)
 
-    return _fit_from_key(
+    args = (
         key,
         x,
         w,
@@ -346,13 +347,19 @@ def fit_mixture(
         chunk_size,
         solver,
         max_steps,
-        bool(throw),
-        verbose,
     )
 
+    def call(throw: bool) -> EMResult:
+        program = by_check_mode(_fit_from_key, _fit_from_key_nan_checks)
+        return program(*args, throw, verbose)
 
-@eqx.filter_jit
-def _fit_from_key(
+    # see `normix._fitting._host_checks`: on concrete data, compile without host callbacks
+    if verbose or is_traced((key, x, w, user_weights, prior_scale, solver)):
+        return call(bool(throw))
+    return call_with_host_checks(call, bool(throw))
+
+
+def _fit_from_key_impl(
     key,
     x,
     w,
@@ -398,3 +405,13 @@ def _fit_from_key(
     models = eqx.filter_vmap(start)(jr.split(key, n_init))
     best, _ = fit_multistart(models, x, throw=throw, **kwargs)
     return best
+
+
+def _fit_from_key_impl_nan_checks(*args: Any) -> EMResult:
+    """`_fit_from_key_impl` under another name, so that its jitted traces with NaN-mode
+    checks are cached apart from the raising ones."""
+    return _fit_from_key_impl(*args)
+
+
+_fit_from_key = eqx.filter_jit(_fit_from_key_impl)
+_fit_from_key_nan_checks = eqx.filter_jit(_fit_from_key_impl_nan_checks)

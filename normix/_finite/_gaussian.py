@@ -41,6 +41,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._errors import error_if
 from ._components import AbstractComponents, empty_components
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -197,7 +198,7 @@ class GaussianComponents(AbstractComponents):
             prec = _precision_cholesky_from_cov(cov)
         else:
             prec = 1.0 / jnp.sqrt(cov)
-        prec = eqx.error_if(
+        prec = error_if(
             prec,
             ~jnp.all(jnp.isfinite(prec)),
             "GaussianComponents.from_covariances: a covariance is not positive definite.",
@@ -213,7 +214,7 @@ class GaussianComponents(AbstractComponents):
         means = jnp.asarray(means)
         prec = jnp.asarray(precisions, dtype=jnp.result_type(means, float))
         chol = jnp.linalg.cholesky(prec) if covariance_type in ("full", "tied") else jnp.sqrt(prec)
-        chol = eqx.error_if(
+        chol = error_if(
             chol,
             ~jnp.all(jnp.isfinite(chol)),
             "GaussianComponents.from_precisions: a precision is not positive definite.",

@@ -28,6 +28,7 @@ import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .._em_model import AbstractFusedEMModel
+from .._errors import error_if
 from .._misc import split_batch
 from .._mixtures import AbstractNormalMixture
 from ._components import AbstractComponents
@@ -115,7 +116,7 @@ class FiniteMixture(AbstractFusedEMModel):
                 "FiniteMixture: `weight_concentration` (Dirichlet alpha) must be a float >= 1, "
                 f"got {weight_concentration!r}."
             )
-        weights = eqx.error_if(
+        weights = error_if(
             weights,
             ~jnp.all(jnp.isfinite(weights) & (weights >= 0))
             | (jnp.abs(jnp.sum(weights) - 1) > 1e3 * jnp.finfo(dtype).eps * K),

@@ -21,6 +21,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._em_model import AbstractEMModel
+from .._errors import branched_error_if, enum_error_if, error_if
+from ._host_checks import by_check_mode, call_with_host_checks, is_traced
 from ._results import EMResults
 from ._solvers import EM, AbstractEMSolver
 
@@ -115,7 +117,7 @@ def validate_data(
     n = x.shape[0]
     bad = ~jnp.all(jnp.isfinite(x.reshape(n, -1)), axis=1)
     n_bad = jnp.sum(bad, dtype=jnp.int32)
-    x = eqx.branched_error_if(
+    x = branched_error_if(
         x, n_bad > 0, jnp.minimum(n_bad, _MAX_COUNTED_BAD_ROWS), _BAD_ROW_MESSAGES
     )
     if weights is None:
@@ -127,7 +129,7 @@ def validate_data(
             f"{x.shape}, got {w.shape}."
         )
     w = w.astype(x.dtype)
-    w = eqx.error_if(
+    w = error_if(
         w,
         ~jnp.all(jnp.isfinite(w) & (w >= 0)) | ~(jnp.sum(w) > 0),
         "normix.fit: `weights` must be finite, non-negative and not all zero.",
@@ -247,11 +249,28 @@ def _fit_impl(
     )
     if throw:
         fail = (result == EMResults.max_steps_reached) | (result == EMResults.nonfinite)
-        out = result.error_if(out, fail)
+        out = enum_error_if(out, fail, result)
     return out
 
 
+@eqx.filter_jit
+def _data_valid(x: Array, w: Array | None) -> Bool[Array, ""]:
+    """What `validate_data` checks at run time: finite data; finite, non-negative weights
+    that are not all zero."""
+    ok = jnp.all(jnp.isfinite(x))
+    if w is not None:
+        ok = ok & jnp.all(jnp.isfinite(w) & (w >= 0)) & (jnp.sum(w) > 0)
+    return ok
+
+
+def _fit_impl_nan_checks(*args: Any) -> EMResult:
+    """`_fit_impl` under another name: its jitted traces (made with NaN-mode checks) are
+    cached apart from the raising ones (see `_host_checks.by_check_mode`)."""
+    return _fit_impl(*args)
+
+
 _fit_jit = eqx.filter_jit(_fit_impl)
+_fit_jit_nan_checks = eqx.filter_jit(_fit_impl_nan_checks)
 
 
 def _print_every(verbose: bool | int) -> int:
@@ -319,17 +338,25 @@ def fit(
         )
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
         raise ValueError(f"normix.fit: `max_steps` must be an int >= 0, got {max_steps!r}.")
-    return _fit_jit(
-        model_or_class,
-        jnp.asarray(X),
-        None if weights is None else jnp.asarray(weights),
-        key,
-        solver,
-        max_steps,
-        bool(throw),
-        _print_every(verbose),
-        init_kwargs,
-    )
+    X = jnp.asarray(X)
+    weights = None if weights is None else jnp.asarray(weights)
+    print_every = _print_every(verbose)
+
+    def call(throw: bool) -> EMResult:
+        program = by_check_mode(_fit_jit, _fit_jit_nan_checks)
+        return program(
+            model_or_class, X, weights, key, solver, max_steps, throw, print_every, init_kwargs
+        )
+
+    # progress printing is a host callback anyway; under jit / vmap the checks raise.
+    # Invalid data go straight to the raising program (one compile before the error).
+    if (
+        print_every > 0
+        or is_traced((model_or_class, X, weights, key, solver, init_kwargs))
+        or not _data_valid(X, weights)
+    ):
+        return call(bool(throw))
+    return call_with_host_checks(call, bool(throw))
 
 
 def fit_multistart(
@@ -355,26 +382,35 @@ def fit_multistart(
     X = jnp.asarray(X)
     weights = None if weights is None else jnp.asarray(weights)
 
-    def one(model: AbstractEMModel) -> EMResult:
-        return fit(
-            model,
-            X,
-            weights=weights,
-            solver=solver,
-            max_steps=max_steps,
-            throw=False,
-            verbose=verbose,
-        )
+    def run(throw: bool) -> tuple[EMResult, EMResult]:
+        def one(model: AbstractEMModel) -> EMResult:
+            return fit(
+                model,
+                X,
+                weights=weights,
+                solver=solver,
+                max_steps=max_steps,
+                throw=False,
+                verbose=verbose,
+            )
 
-    results = eqx.filter_vmap(one)(models)
-    score = jnp.where(
-        (results.result == EMResults.nonfinite) | ~jnp.isfinite(results.log_likelihood),
-        -jnp.inf,
-        results.log_likelihood,
+        results = eqx.filter_vmap(one)(models)
+        score = jnp.where(
+            (results.result == EMResults.nonfinite) | ~jnp.isfinite(results.log_likelihood),
+            -jnp.inf,
+            results.log_likelihood,
+        )
+        best_index = jnp.argmax(score)
+        best = jax.tree.map(lambda leaf: leaf[best_index] if eqx.is_array(leaf) else leaf, results)
+        if throw:
+            fail = (best.result == EMResults.max_steps_reached) | (
+                best.result == EMResults.nonfinite
+            )
+            best = enum_error_if(best, fail, best.result)
+        return best, results
+
+    if _print_every(verbose) > 0 or is_traced((models, X, weights, solver)):
+        return run(bool(throw))
+    return call_with_host_checks(
+        run, bool(throw), all_results=lambda out: out[1], returned=lambda out: out[0]
     )
-    best_index = jnp.argmax(score)
-    best = jax.tree.map(lambda leaf: leaf[best_index] if eqx.is_array(leaf) else leaf, results)
-    if throw:
-        fail = (best.result == EMResults.max_steps_reached) | (best.result == EMResults.nonfinite)
-        best = best.result.error_if(best, fail)
-    return best, results

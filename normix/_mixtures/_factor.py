@@ -78,6 +78,7 @@ from .._distributions._gig_functions import (
     gig_log_normalizer_and_expectations,
 )
 from .._em_model import AbstractFusedEMModel
+from .._errors import branched_error_if
 from .._misc import split_batch
 from .._subordinator import AbstractSubordinator
 from ._factor_init import factor_analysis_start
@@ -149,7 +150,7 @@ def _check_columns_vary(x: Array, owner: str) -> Array:
         "remove it or add noise."
         for j in range(d)
     )
-    return eqx.branched_error_if(x, jnp.any(constant), jnp.argmax(constant), messages)
+    return branched_error_if(x, jnp.any(constant), jnp.argmax(constant), messages)
 
 
 class AbstractFactorNormalMixture(AbstractFusedEMModel):

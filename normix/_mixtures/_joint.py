@@ -21,7 +21,6 @@ the ambient ones even for the curved sub-families (VG, skew-t, NIG): PITFALLS #8
 An observation of the joint law is the vector $(x_1, \dots, x_d, y)$ of length $d + 1$.
 """
 
-
 import math
 from typing import ClassVar, Self
 
@@ -32,11 +31,12 @@ import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._covariance import AbstractCovariance, DenseCovariance
-from .._distributions._gig_functions import gig_expectations, gig_log_normalizer
 from .._distributions._gamma import Gamma
 from .._distributions._gig import GIG
+from .._distributions._gig_functions import gig_expectations, gig_log_normalizer
 from .._distributions._inverse_gamma import InverseGamma
 from .._distributions._inverse_gaussian import InverseGaussian
+from .._errors import error_if
 from .._exponential_family import AbstractExponentialFamily
 from .._subordinator import AbstractSubordinator
 from ._stats import NormalMixtureStats, normal_part_mle, symmetric_normal_part_mle
@@ -145,11 +145,10 @@ class AbstractJointNormalMixture(AbstractExponentialFamily):
         covariance = as_covariance(cov, dtype)
         if covariance.dim != mu.shape[0]:
             raise ValueError(
-                f"{name}: `cov` is {covariance.dim}-dimensional but `mu` has length "
-                f"{mu.shape[0]}."
+                f"{name}: `cov` is {covariance.dim}-dimensional but `mu` has length {mu.shape[0]}."
             )
-        self.mu = eqx.error_if(mu, ~jnp.all(jnp.isfinite(mu)), f"{name}: `mu` must be finite.")
-        self.gamma = eqx.error_if(
+        self.mu = error_if(mu, ~jnp.all(jnp.isfinite(mu)), f"{name}: `mu` must be finite.")
+        self.gamma = error_if(
             gamma, ~jnp.all(jnp.isfinite(gamma)), f"{name}: `gamma` must be finite."
         )
         self.covariance = covariance

@@ -37,9 +37,10 @@ from .._distributions._gig_functions import (
     gig_moment,
 )
 from .._em_model import AbstractECMModel, AbstractFusedEMModel
+from .._errors import branched_error_if
 from .._misc import split_batch
-from .._subordinator import AbstractSubordinator
 from .._special._bessel_fixed import prefers_fixed_order
+from .._subordinator import AbstractSubordinator
 from ._joint import AbstractJointNormalMixture, subordinator_from_gig_params
 from ._stats import (
     NormalMixtureStats,
@@ -395,4 +396,4 @@ def _check_enough_variation(x: Array, owner: str) -> Array:
         "remove it or add noise."
         for j in range(d)
     )
-    return eqx.branched_error_if(x, jnp.any(constant), jnp.argmax(constant), messages)
+    return branched_error_if(x, jnp.any(constant), jnp.argmax(constant), messages)

@@ -62,8 +62,9 @@ def _debye_polynomials(n):
     u = [[Fraction(1)]]
     for _ in range(n - 1):
         a = u[-1]
-        t1 = _poly_mul([Fraction(0), Fraction(0), Fraction(1, 2), Fraction(0), Fraction(-1, 2)],
-                       _poly_deriv(a))
+        t1 = _poly_mul(
+            [Fraction(0), Fraction(0), Fraction(1, 2), Fraction(0), Fraction(-1, 2)], _poly_deriv(a)
+        )
         integrand = _poly_mul([Fraction(1), Fraction(0), Fraction(-5)], a)
         t2 = [Fraction(0)] + [c / (i + 1) / 8 for i, c in enumerate(integrand)]
         u.append(_poly_add(t1, t2))
@@ -110,8 +111,12 @@ def _series(table, p2, w, unroll=True):
     def row(k):
         coeffs = padded[k]
         return fixed_loop(
-            1, width, lambda j, _, acc: acc * p2 + coeffs[width - 1 - j],
-            jnp.zeros_like(p2) + coeffs[width - 1], p2.dtype, False,
+            1,
+            width,
+            lambda j, _, acc: acc * p2 + coeffs[width - 1 - j],
+            jnp.zeros_like(p2) + coeffs[width - 1],
+            p2.dtype,
+            False,
         )
 
     def body(i, _, acc):

@@ -40,6 +40,7 @@ def trapezoid_log_kv(
     sa, ca = jnp.sinh(0.5 * h), jnp.cosh(0.5 * h)
     mh = mu * h
     s1, c1 = jnp.sinh(mh), jnp.cosh(mh)
+
     def node(j, jf, carry):
         s_half, c_half, s_mu, c_mu, k0, k_up, k_dn = carry
         s_half, c_half = s_half * ca + c_half * sa, c_half * ca + s_half * sa
@@ -60,4 +61,3 @@ def trapezoid_log_kv(
     *_, k0, k_up, k_dn = fixed_loop(1, QUAD_N + 1, node, carry, x.dtype, unroll)
     half_x = 0.5 * x
     return jnp.log(h * k0) - x, half_x * (k_up / k0), half_x * (k_dn / k0)
-

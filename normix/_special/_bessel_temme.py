@@ -64,8 +64,12 @@ def _horner(coeffs, t, unroll=True):
         return acc
     table = jnp.asarray(coeffs[::-1], t.dtype)  # highest degree first
     return fixed_loop(
-        1, len(coeffs), lambda k, _, acc: acc * t + table[k], jnp.full_like(t, coeffs[-1]),
-        t.dtype, False,
+        1,
+        len(coeffs),
+        lambda k, _, acc: acc * t + table[k],
+        jnp.full_like(t, coeffs[-1]),
+        t.dtype,
+        False,
     )
 
 
