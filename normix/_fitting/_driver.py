@@ -18,6 +18,7 @@ import equinox as eqx
 import jax
 import jax.lax as lax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._em_model import AbstractEMModel
@@ -263,6 +264,22 @@ def _data_valid(x: Array, w: Array | None) -> Bool[Array, ""]:
     return ok
 
 
+def _host_data_valid(x: Any, w: Any) -> bool | None:
+    """`_data_valid` in NumPy for data held on the host (no program to compile); `None`
+    for JAX arrays and tracers."""
+    if isinstance(x, jax.Array) or isinstance(w, jax.Array):
+        return None
+    try:
+        x = np.asarray(x, dtype=float)
+        w = None if w is None else np.asarray(w, dtype=float)
+    except (TypeError, ValueError):
+        return None  # leave the error to the traced checks
+    ok = bool(np.all(np.isfinite(x)))
+    if w is not None:
+        ok = ok and bool(np.all(np.isfinite(w) & (w >= 0)) and np.sum(w) > 0)
+    return ok
+
+
 def _fit_impl_nan_checks(*args: Any) -> EMResult:
     """`_fit_impl` under another name: its jitted traces (made with NaN-mode checks) are
     cached apart from the raising ones (see `_host_checks.by_check_mode`)."""
@@ -338,6 +355,7 @@ def fit(
         )
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
         raise ValueError(f"normix.fit: `max_steps` must be an int >= 0, got {max_steps!r}.")
+    valid = _host_data_valid(X, weights)
     X = jnp.asarray(X)
     weights = None if weights is None else jnp.asarray(weights)
     print_every = _print_every(verbose)
@@ -348,13 +366,14 @@ def fit(
             model_or_class, X, weights, key, solver, max_steps, throw, print_every, init_kwargs
         )
 
-    # progress printing is a host callback anyway; under jit / vmap the checks raise.
-    # Invalid data go straight to the raising program (one compile before the error).
-    if (
-        print_every > 0
-        or is_traced((model_or_class, X, weights, key, solver, init_kwargs))
-        or not _data_valid(X, weights)
-    ):
+    # progress printing is a host callback anyway; under jit / vmap the checks raise
+    if print_every > 0 or is_traced((model_or_class, X, weights, key, solver, init_kwargs)):
+        return call(bool(throw))
+    if valid is None:
+        valid = _data_valid(X, weights)
+        if isinstance(valid, jax.core.Tracer):  # inside `jit`, on constants
+            return call(bool(throw))
+    if not bool(valid):  # to the raising program: one compile before the error
         return call(bool(throw))
     return call_with_host_checks(call, bool(throw))
 

@@ -25,7 +25,6 @@ from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from .._errors import checks_as_nan, checks_as_nan_active
@@ -35,15 +34,19 @@ T = TypeVar("T")
 
 
 def is_traced(tree: Any) -> bool:
-    """Whether `tree` holds a tracer or the call happens inside a `jit` trace."""
-    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(tree)):
-        return True
-    # inside `jit`, even an operation on constants is staged out (gives a tracer)
-    return isinstance(jnp.zeros(()), jax.core.Tracer)
+    """Whether `tree` holds a tracer (a `jit` / `vmap` argument). A call inside `jit` on
+    constants only is detected by `call_with_host_checks` from its (traced) result."""
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(tree))
+
+
+def _codes(results: Any) -> Any:
+    # the integer code(s) of `results.result` (an `eqx.Enumeration` item, maybe batched);
+    # compared on the host, so that no comparison program is compiled
+    return results.result._value  # pyright: ignore
 
 
 def _any_code(results: Any, code: Any) -> bool:
-    return bool(np.any(np.asarray(results.result == code)))
+    return bool(np.any(np.asarray(_codes(results)) == np.asarray(code._value)))
 
 
 def call_with_host_checks(
@@ -60,6 +63,8 @@ def call_with_host_checks(
         return call(throw)
     with checks_as_nan():
         out = call(False)
+    if isinstance(_codes(all_results(out)), jax.core.Tracer):  # inside `jit` after all
+        return call(throw)
     if _any_code(all_results(out), EMResults.nonfinite):
         return call(throw)
     if throw and _any_code(returned(out), EMResults.max_steps_reached):
