@@ -332,6 +332,12 @@ def fit(
 
     Works under `jax.jit` and `jax.vmap` (over datasets or initial models); a second call
     with data of the same shape and dtype does not recompile.
+
+    Called on concrete data (no `jit` / `vmap` around it), the compiled program holds no
+    host callbacks, so JAX's persistent compilation cache can store it: run-time checks
+    return NaN there, the result code is read on the host (the call returns once the fit
+    has finished), and a fit that ends `nonfinite` is run again with raising checks to
+    report the exact error. Outcomes are the same as under `jit`.
     """
     if not isinstance(solver, AbstractEMSolver):
         raise TypeError(
