@@ -68,17 +68,22 @@ def _one_kernel_jvp(primals, tangents):
 
 
 def fixed_loop(start, stop, body, carry, dtype, unroll):
-    """`for k in range(start, stop): carry = body(k, kf, carry)` with `kf` the float `k`.
+    """`for k in range(start, stop): carry = body(k, kf, carry)` with `kf` the float `k`
+    (both traced: `body` indexes constant tables with arrays).
 
-    Unrolled in Python (`unroll=True`: one fused XLA loop over the elements, fastest) or
-    a `lax.fori_loop` with static bounds (small graphs: used for higher derivatives,
-    whose unrolled graphs take long to compile; still reverse-differentiable)."""
-    if unroll:
-        for k in range(start, stop):
-            carry = body(k, float(k), carry)
-        return carry
+    `unroll=True`: a `fori_loop` fully unrolled when lowered, i.e. one fused XLA loop over
+    the elements (fastest to run). The body is traced once, not once per step: Python
+    unrolling gave the same program but took 0.46-0.55 s instead of 0.32-0.35 s to trace
+    `log_kv_fused` with its derivative (8312 elements, 2026-12-07), with equal compile and
+    run times. `unroll=False`: a rolled `fori_loop` (small graphs: used for higher
+    derivatives and tiny arrays, whose unrolled graphs take long to compile; still
+    reverse-differentiable)."""
     return jax.lax.fori_loop(
-        start, stop, lambda k, c: body(k, jnp.asarray(k).astype(dtype), c), carry
+        start,
+        stop,
+        lambda k, c: body(k, jnp.asarray(k).astype(dtype), c),
+        carry,
+        unroll=bool(unroll),
     )
 
 
