@@ -14,6 +14,7 @@ row; a first column of dates (or named date/time/index) is read as row labels.
 import argparse
 import concurrent.futures
 import contextlib
+import contextvars
 import csv
 import math
 import os
@@ -407,7 +408,9 @@ def _fit_families(
         )
         futures: list[Any] = [None] * len(jobs)
         for k in by_cost:
-            futures[k] = pool.submit(first_fit, jobs[k])
+            # in this thread's context: the run-time check mode (`_host_checked_errors`)
+            # is a context variable, which new threads would not inherit
+            futures[k] = pool.submit(contextvars.copy_context().run, first_fit, jobs[k])
         index = {id(f): k for k, f in enumerate(futures)}
         for fut in concurrent.futures.as_completed(futures):  # report in finishing order
             _, label, X, fam = jobs[index[id(fut)]]
