@@ -174,6 +174,71 @@ def test_free_p_gig_m_step_takes_the_boundary_maximiser():
     assert not np.isfinite([float(bad.p), float(bad.a), float(bad.b)]).any()
 
 
+def _scipy_fixed_p_sup(p, eta, starts):
+    r"""$\sup_{a, b > 0} \theta^\top\eta - \log Z(p, a, b)$ with $p$ fixed (scipy `kve`,
+    Nelder-Mead in $(\log a, \log b)$ from several starts)."""
+    from scipy.optimize import minimize
+    from scipy.special import kve
+
+    eta = np.asarray(eta)
+
+    def neg(v):
+        a, b = np.exp(v)
+        w = np.sqrt(a * b)
+        log_z = np.log(2) + p / 2 * np.log(b / a) + np.log(kve(p, w)) - w
+        return -((p - 1) * eta[0] - b / 2 * eta[1] - a / 2 * eta[2] - log_z)
+
+    opts = dict(xatol=1e-12, fatol=1e-15, maxiter=40000)
+    return max(-minimize(neg, x0, method="Nelder-Mead", options=opts).fun for x0 in starts)
+
+
+def test_fixed_p_gig_m_step_takes_the_boundary_maximiser():
+    """Regression (the hyperbolic law, p = (d+1)/2 = 10.5, on the 20 stocks ended
+    `nonfinite` at its first M-step): with p fixed, E[Y] E[1/Y] = 1.46 exceeds what GIG
+    laws of that p reach (at most p/(p-1) = 1.105, the Gamma's), so the fixed-p Newton
+    solve fails. The M-step returns the Gamma law GIG(p, 2p/E[Y], 0), whose objective is
+    scipy's supremum over the interior; likewise the inverse Gamma for p < 0."""
+    from normix._distributions import GIG
+    from normix._distributions._gig_functions import gig_log_normalizer
+    from normix._mixtures._gig_m_step import gig_m_step_fixed_p_with_boundary
+
+    def objective(p, a, b, eta):
+        return float(
+            (p - 1) * eta[0] - b / 2 * eta[1] - a / 2 * eta[2] - gig_log_normalizer(p, a, b)
+        )
+
+    step = jax.jit(gig_m_step_fixed_p_with_boundary)
+    # the statistics of the failing iteration (the hyperbolic fit's first E-step)
+    eta = jnp.array([1.4586010244397087, 0.2842157947234593, 5.139028444006504])
+    current = GIG(jnp.array(10.5), jnp.array(1.0), jnp.array(1.0))
+    new = step(eta, current)
+    assert float(new.p) == 10.5 and float(new.b) == 0.0
+    np.testing.assert_allclose(float(new.a), 2 * 10.5 / float(eta[2]), rtol=1e-14)
+    ours = objective(new.p, new.a, new.b, eta)
+    assert ours >= objective(10.5, 1.0, 1.0, eta)
+    sup = _scipy_fixed_p_sup(10.5, eta, [(np.log(4.0), np.log(1e-3)), (0.0, 0.0)])
+    assert ours >= sup - 1e-9 * abs(sup)
+    assert ours <= sup + 1e-6 * abs(sup)  # a supremum approached as b -> 0
+
+    # p < 0: the inverse-Gamma boundary (E Y E 1/Y = 2 > (-p)/(-p-1) = 1.5)
+    eta_ig = jnp.array([0.1, 1.0, 2.0])
+    cur_ig = GIG(jnp.array(-3.0), jnp.array(1.0), jnp.array(5.0))
+    new_ig = step(eta_ig, cur_ig)
+    assert float(new_ig.a) == 0.0
+    np.testing.assert_allclose(float(new_ig.b), 6.0, rtol=1e-14)
+    ours_ig = objective(new_ig.p, new_ig.a, new_ig.b, eta_ig)
+    sup_ig = _scipy_fixed_p_sup(-3.0, eta_ig, [(np.log(1e-3), np.log(6.0)), (0.0, 0.0)])
+    assert sup_ig - 1e-9 * abs(sup_ig) <= ours_ig <= sup_ig + 1e-6 * abs(sup_ig)
+
+    # an interior eta (the expectation of a GIG law of that p) gives that law back
+    eta_in = normix.GIG.expectation_at(GIG(10.5, 2.0, 3.0).natural_params())
+    got = step(eta_in, current)
+    np.testing.assert_allclose([got.a, got.b], [2.0, 3.0], rtol=1e-7)
+    # NaN statistics give NaN parameters (the EM driver's `nonfinite` code)
+    bad = step(jnp.array([jnp.nan, jnp.nan, jnp.nan]), current)
+    assert np.isnan(float(bad.a)) and np.isnan(float(bad.b))
+
+
 def test_boundary_objective_matches_the_gig_normalizer():
     """The closed-form scores of inverse-Gamma and Gamma laws equal theta . eta - log Z
     with log Z from `gig_log_normalizer` (its a = 0 / b = 0 limits); interior laws and

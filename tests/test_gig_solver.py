@@ -232,6 +232,15 @@ def test_warm_objective_is_the_objective_at_the_warm_start():
     eta = gig_expectations(1.5, 2.0, 3.0)
     assert np.isnan(float(solve(eta).warm_objective))
     assert np.isnan(float(solve(eta, jnp.array([0.2, 0.0, -1.4])).warm_objective))
+    # with p fixed: at theta0 with its p replaced by the fixed one
+    solve_p = jax.jit(lambda e, t, p: SOLVER.solve(e, t, fixed_p=p))
+    for eta, th0, p in [
+        (gig_expectations(10.5, 21.0, 1e-3), jnp.array([9.5, -0.5, -0.5]), 10.5),
+        (jnp.array([1.4586, 0.2842, 5.139]), jnp.array([0.0, -0.5, -0.5]), 10.5),  # no MLE
+        (gig_expectations(-3.0, 0.5, 6.0), jnp.array([-4.0, -2.0, -0.1]), -3.0),
+    ]:
+        got = float(solve_p(eta, th0, p).warm_objective)
+        np.testing.assert_allclose(got, direct(eta, th0.at[0].set(p - 1)), rtol=1e-12)
 
 
 def test_fixed_p():

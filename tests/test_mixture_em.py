@@ -157,6 +157,23 @@ def test_reference_optimum_sp500_20(family):
     assert float(result.log_likelihood) >= REF_20[family] - 1e-5
 
 
+@pytest.mark.slow
+def test_hyperbolic_on_heavy_tailed_stocks_reaches_the_gamma_boundary():
+    """Regression: the hyperbolic law (p = (d+1)/2 = 10.5) on the 20 stocks ended
+    `nonfinite` at its first M-step (no interior GIG MLE of that p). It now converges,
+    monotonically, to the boundary of its family (b = 0: a Gamma(10.5) mixing law), below
+    the GH optimum (a sub-family) and above the Gaussian fit (its limit a, b -> inf)."""
+    x = _sp500("stocks")
+    result = normix.fit(normix.Hyperbolic, x, max_steps=500)
+    ll = float(result.log_likelihood)
+    p, a, b = (float(v) for v in result.model.subordinator.gig_params())
+    assert p == 10.5 and b == 0.0 and a > 0
+    trace = np.asarray(result.trace[: int(result.n_steps) + 1])
+    assert np.all(np.diff(trace) >= -1e-12 * np.abs(trace[1:]))
+    gauss = normix.fit(normix.MultivariateNormal, x)
+    assert float(gauss.log_likelihood) < ll < REF_20[normix.GeneralizedHyperbolic]
+
+
 # ------------------------------------------------------------------ bad input
 def test_bad_input_errors(nig_sample):
     x = np.array(nig_sample[:50])

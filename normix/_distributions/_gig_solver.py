@@ -110,8 +110,9 @@ class GIGSolution(eqx.Module):
     `warm_objective`: $f(\theta_0) = \psi(\theta_0) - \theta_0\cdot\eta$ at the warm start
     `theta0` for the $\eta$ given (also an infeasible one), computed with the start
     candidates, so a caller comparing laws by $\theta\cdot\eta - \psi(\theta)$ needs no
-    Bessel evaluation of its own; NaN when no `theta0` was given, when it is not in the
-    open natural domain ($\theta_2, \theta_3 < 0$, finite), or with `fixed_p`."""
+    Bessel evaluation of its own (with `fixed_p`: at $\theta_0$ with its $p$ set to
+    `fixed_p`, and a non-finite $\eta_1$ read as 0); NaN when no `theta0` was given or
+    when it is not in the open natural domain ($\theta_2, \theta_3 < 0$, finite)."""
 
     theta: Float[Array, " 3"]
     result: GIGSolverResult
@@ -277,12 +278,15 @@ class GIGNewtonSolver(eqx.Module):
         start, f_start = cands[i_start], f_raw[i_start]
         warm_objective = jnp.full((), jnp.nan, dtype)
         if theta0 is not None:
-            if fixed_p is None:
-                # psi(theta0) from the scale-free problem (log Z(p, a s, b / s) =
-                # log Z(p, a, b) - p log s), then f(theta0) for the eta given (even if
-                # infeasible: a caller may still compare laws by it)
-                psi0 = f_raw[-1] + th0n @ eta_n + (th0[0] + 1) * log_sigma
-                warm_objective = jnp.where(ok0, psi0 - th0 @ eta, jnp.nan)
+            # psi(theta0) from the scale-free problem (log Z(p, a s, b / s) =
+            # log Z(p, a, b) - p log s), then f(theta0) for the eta given (even if
+            # infeasible: a caller may still compare laws by it). With `fixed_p`, theta0's
+            # p is replaced by it (as in the solve) and eta_1 is the one given, with a
+            # non-finite E log Y read as 0 (the same for every law of that p).
+            th0p = th0n[0] + 1
+            psi0 = f_raw[-1] + th0n @ eta_n + th0p * log_sigma
+            th0_full = th0.at[0].set(th0n[0]) if fixed_p is not None else th0
+            warm_objective = jnp.where(ok0, psi0 - th0_full @ eta, jnp.nan)
             # f(theta) - f(theta*) = KL(p_theta* || p_theta) >= 0: of the warm and the default
             # start, take the one closer to the solution in KL (the default start is exact for
             # inverse-Gaussian laws and close for near-Gamma ones, so a poor warm start, e.g.

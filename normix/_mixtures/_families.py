@@ -24,14 +24,13 @@ from jaxtyping import Array, ArrayLike, Float
 from .._covariance import AbstractCovariance
 from .._distributions._gamma import Gamma
 from .._distributions._gig import GIG
-from .._distributions._gig_solver import (
-    GIGSolverResult,
-    solve_gig_natural_fixed_p,
-)
 from .._distributions._inverse_gamma import InverseGamma
 from .._distributions._inverse_gaussian import InverseGaussian
 from .._subordinator import AbstractSubordinator
-from ._gig_m_step import gig_m_step_with_boundary, gig_unchecked
+from ._gig_m_step import (
+    gig_m_step_fixed_p_with_boundary,
+    gig_m_step_with_boundary,
+)
 from ._joint import (
     AbstractJointNormalMixture,
     JointGeneralizedHyperbolic,
@@ -46,14 +45,6 @@ Cov = ArrayLike | AbstractCovariance
 
 def _scalar(value: float, dtype: jnp.dtype):
     return jnp.asarray(value, dtype=dtype)
-
-
-def _gig_m_step(eta_gig: Array, theta0: Array, fixed_p: Array) -> GIG:
-    """GIG MLE over (a, b) with p fixed; NaN (a, b) when the solve fails, so that
-    `normix.fit` stops with a `nonfinite` result and returns the last good model."""
-    (a, b), result = solve_gig_natural_fixed_p(fixed_p, eta_gig[1], eta_gig[2], theta0)
-    ok = result == GIGSolverResult.successful
-    return gig_unchecked(fixed_p, jnp.where(ok, a, jnp.nan), jnp.where(ok, b, jnp.nan))
 
 
 class VarianceGamma(AbstractNormalMixture):
@@ -209,9 +200,9 @@ class GeneralizedHyperbolic(AbstractNormalMixture):
     def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> GIG:
         """GIG MLE by Newton (warm-started at `theta0`, the current subordinator); over the
         closure of the GIG family when p is free (an inverse-Gamma or Gamma law when the
-        maximiser lies on the boundary, `_gig_m_step.py`); with `fix_p=True`, over (a, b)."""
+        maximiser lies on the boundary, `_gig_m_step.py`); with `fix_p=True`, over (a, b) and the boundary law of that p."""
         if self.fix_p:
-            return _gig_m_step(eta_gig, theta0, self.subordinator.p)
+            return gig_m_step_fixed_p_with_boundary(eta_gig, self.subordinator)
         return gig_m_step_with_boundary(eta_gig, self.subordinator)
 
     @classmethod
@@ -238,8 +229,10 @@ class Hyperbolic(AbstractNormalMixture):
         self.joint = JointGeneralizedHyperbolic(mu, gamma, cov, GIG(p, a, b))
 
     def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> GIG:
-        """GIG MLE over (a, b) with p = (d + 1)/2."""
-        return _gig_m_step(eta_gig, theta0, self.subordinator.p)
+        """GIG MLE over (a, b) with p = (d + 1)/2, over the closure of that family (the
+        Gamma law b = 0 when heavy tails put the maximiser on the boundary,
+        `_gig_m_step.py`)."""
+        return gig_m_step_fixed_p_with_boundary(eta_gig, self.subordinator)
 
     @classmethod
     def default_subordinator(cls, dim: int, dtype: jnp.dtype) -> AbstractSubordinator:

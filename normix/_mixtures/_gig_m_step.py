@@ -78,6 +78,46 @@ def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
     return gig_unchecked(best[0], best[1], best[2])
 
 
+def gig_m_step_fixed_p_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
+    r"""GIG maximum likelihood over $(a, b)$ with $p$ = `current.p` held fixed, over the
+    closure of that family: the interior Newton solution when it succeeds; otherwise the
+    better, by $\theta^\top\eta - \log Z(\theta)$, of `current` and the boundary law of
+    that $p$: for $p > 0$ the Gamma($p$, rate $p/\mathbb{E}Y$), i.e.
+    $\mathrm{GIG}(p, 2p/\mathbb{E}Y, 0)$; for $p < 0$ the inverse Gamma
+    $\mathrm{GIG}(p, 0, -2p/\mathbb{E}Y^{-1})$ ($p = 0$ has none).
+
+    For fixed $p$ the objective is concave in $(a, b)$, and it has no interior maximiser
+    when $\mathbb{E}Y\,\mathbb{E}Y^{-1}$ exceeds what GIG laws of that $p$ reach (for
+    $p > 1$ at most $p/(p-1)$, the Gamma's): heavy-tailed data under the hyperbolic law's
+    $p = (d+1)/2$ (the S&P 20 stocks: 1.46 against 1.105). The Newton solve then fails and
+    the maximiser is the boundary law. Never raises; never worse than `current`; NaN only
+    when no candidate is a law (NaN statistics)."""
+    p = current.p
+    sol = _DEFAULT_SOLVER.solve(eta, current.natural_params(), fixed_p=p)
+    theta, result = sol.theta, sol.result
+    a_i, b_i = -2 * theta[2], -2 * theta[1]
+    ok = (result == GIGSolverResult.successful) & jnp.isfinite(a_i) & jnp.isfinite(b_i)
+    eta_cmp = eta.at[0].set(jnp.where(jnp.isfinite(eta[0]), eta[0], 0.0))
+    zero = jnp.zeros_like(p)
+    boundary = jnp.where(
+        p > 0,
+        jnp.stack([p, 2 * p / eta[2], zero]),
+        jnp.stack([p, zero, -2 * p / eta[1]]),
+    )
+    boundary_score = _boundary_objective(boundary[0], boundary[1], boundary[2], eta_cmp)
+    current_score = jnp.where(
+        (current.a > 0) & (current.b > 0),
+        -sol.warm_objective,
+        _boundary_objective(current.p, current.a, current.b, eta_cmp),
+    )
+    current_score = jnp.where(jnp.isfinite(current_score), current_score, -jnp.inf)
+    take_boundary = boundary_score >= current_score
+    fallback = jnp.where(take_boundary, boundary, jnp.stack([p, current.a, current.b]))
+    fallback = jnp.where(jnp.maximum(boundary_score, current_score) > -jnp.inf, fallback, jnp.nan)
+    best = jnp.where(ok, jnp.stack([p, a_i, b_i]), fallback)
+    return gig_unchecked(p, best[1], best[2])
+
+
 def gig_unchecked(p: Array, a: Array, b: Array) -> GIG:
     """`GIG(p, a, b)` without the constructor's run-time check: inside the EM loop a failed
     M-step must leave NaN parameters (the driver then stops with the `nonfinite` result
