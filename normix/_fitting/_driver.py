@@ -270,10 +270,12 @@ def _host_data_valid(x: Any, w: Any) -> bool | None:
     if isinstance(x, jax.Array) or isinstance(w, jax.Array):
         return None
     try:
-        x = np.asarray(x, dtype=float)
-        w = None if w is None else np.asarray(w, dtype=float)
+        x = np.asarray(x)
+        w = None if w is None else np.asarray(w)
     except (TypeError, ValueError):
         return None  # leave the error to the traced checks
+    if any(a is not None and a.dtype.kind not in "biuf" for a in (x, w)):
+        return None  # no copy to float64 here; leave odd dtypes to the traced checks
     ok = bool(np.all(np.isfinite(x)))
     if w is not None:
         ok = ok and bool(np.all(np.isfinite(w) & (w >= 0)) and np.sum(w) > 0)
