@@ -200,7 +200,8 @@ class GeneralizedHyperbolic(AbstractNormalMixture):
     def subordinator_m_step(self, eta_gig: Float[Array, " 3"], theta0: Array) -> GIG:
         """GIG MLE by Newton (warm-started at `theta0`, the current subordinator); over the
         closure of the GIG family when p is free (an inverse-Gamma or Gamma law when the
-        maximiser lies on the boundary, `_gig_m_step.py`); with `fix_p=True`, over (a, b) and the boundary law of that p."""
+        maximiser lies on the boundary, `_gig_m_step.py`); with `fix_p=True`, over (a, b)
+        and the boundary law of that p."""
         if self.fix_p:
             return gig_m_step_fixed_p_with_boundary(eta_gig, self.subordinator)
         return gig_m_step_with_boundary(eta_gig, self.subordinator)
