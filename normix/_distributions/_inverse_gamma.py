@@ -96,9 +96,9 @@ class InverseGamma(AbstractSubordinator):
 
     # ------------------------------------------------------------ subordinator
     def log_gig_normalizer(self) -> Float[Array, ""]:
-        r"""$\log\Gamma(\alpha) - \alpha\log\beta$: the GIG normalizer in closed form (it
-        is this family's log-partition, the base measure being 1)."""
-        return gammaln(self.shape) - self.shape * jnp.log(self.rate)
+        r"""$\log\Gamma(\alpha) - \alpha\log\beta$: the GIG normalizer in closed form, which
+        is this family's log-partition (its base measure is 1)."""
+        return self.log_partition()
 
     def gig_params(self) -> tuple[Float[Array, ""], Float[Array, ""], Float[Array, ""]]:
         return -self.shape, jnp.zeros_like(self.rate), 2 * self.rate
