@@ -254,19 +254,21 @@ def _fit_impl(
     return out
 
 
-@eqx.filter_jit
-def _data_valid(x: Array, w: Array | None) -> Bool[Array, ""]:
-    """What `validate_data` checks at run time: finite data; finite, non-negative weights
-    that are not all zero."""
-    ok = jnp.all(jnp.isfinite(x))
+def _data_ok(xp: Any, x: Any, w: Any) -> Any:
+    """What `validate_data` checks at run time, in NumPy or `jax.numpy` (`xp`): finite
+    data; finite, non-negative weights that are not all zero."""
+    ok = xp.all(xp.isfinite(x))
     if w is not None:
-        ok = ok & jnp.all(jnp.isfinite(w) & (w >= 0)) & (jnp.sum(w) > 0)
+        ok = ok & xp.all(xp.isfinite(w) & (w >= 0)) & (xp.sum(w) > 0)
     return ok
 
 
+_data_valid = eqx.filter_jit(lambda x, w: _data_ok(jnp, x, w))
+
+
 def _host_data_valid(x: Any, w: Any) -> bool | None:
-    """`_data_valid` in NumPy for data held on the host (no program to compile); `None`
-    for JAX arrays and tracers."""
+    """`_data_ok` in NumPy for data held on the host (no program to compile); `None` for
+    JAX arrays and tracers."""
     if isinstance(x, jax.Array) or isinstance(w, jax.Array):
         return None
     try:
@@ -276,10 +278,7 @@ def _host_data_valid(x: Any, w: Any) -> bool | None:
         return None  # leave the error to the traced checks
     if any(a is not None and a.dtype.kind not in "biuf" for a in (x, w)):
         return None  # no copy to float64 here; leave odd dtypes to the traced checks
-    ok = bool(np.all(np.isfinite(x)))
-    if w is not None:
-        ok = ok and bool(np.all(np.isfinite(w) & (w >= 0)) and np.sum(w) > 0)
-    return ok
+    return bool(_data_ok(np, x, w))
 
 
 def _fit_impl_nan_checks(*args: Any) -> EMResult:
