@@ -22,7 +22,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .._covariance import DenseCovariance
 from .._distributions import GIG, Gamma, InverseGamma, InverseGaussian, MultivariateNormal
 from .._fitting import AbstractEMSolver, EMResult, fit, fit_multistart, validate_data
-from .._fitting._host_checks import by_check_mode, call_with_host_checks, is_traced
+from .._fitting._host_checks import call_with_host_checks, is_traced, jit_by_check_mode
 from .._mixtures import AbstractNormalMixture
 from ._gaussian import GaussianComponents, check_covariance_type
 from ._init import kmeans_responsibilities, random_responsibilities
@@ -350,8 +350,7 @@ def fit_mixture(
     )
 
     def call(throw: bool) -> EMResult:
-        program = by_check_mode(_fit_from_key, _fit_from_key_nan_checks)
-        return program(*args, throw, verbose)
+        return _fit_from_key()(*args, throw, verbose)
 
     # see `normix._fitting._host_checks`: on concrete data, compile without host callbacks
     if verbose or is_traced((key, x, w, user_weights, prior_scale, solver)):
@@ -407,11 +406,4 @@ def _fit_from_key_impl(
     return best
 
 
-def _fit_from_key_impl_nan_checks(*args: Any) -> EMResult:
-    """`_fit_from_key_impl` under another name, so that its jitted traces with NaN-mode
-    checks are cached apart from the raising ones."""
-    return _fit_from_key_impl(*args)
-
-
-_fit_from_key = eqx.filter_jit(_fit_from_key_impl)
-_fit_from_key_nan_checks = eqx.filter_jit(_fit_from_key_impl_nan_checks)
+_fit_from_key = jit_by_check_mode(_fit_from_key_impl)

@@ -23,7 +23,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._em_model import AbstractEMModel
 from .._errors import branched_error_if, enum_error_if, error_if
-from ._host_checks import by_check_mode, call_with_host_checks, is_traced
+from ._host_checks import call_with_host_checks, is_traced, jit_by_check_mode
 from ._results import EMResults
 from ._solvers import EM, AbstractEMSolver
 
@@ -281,14 +281,7 @@ def _host_data_valid(x: Any, w: Any) -> bool | None:
     return bool(_data_ok(np, x, w))
 
 
-def _fit_impl_nan_checks(*args: Any) -> EMResult:
-    """`_fit_impl` under another name: its jitted traces (made with NaN-mode checks) are
-    cached apart from the raising ones (see `_host_checks.by_check_mode`)."""
-    return _fit_impl(*args)
-
-
-_fit_jit = eqx.filter_jit(_fit_impl)
-_fit_jit_nan_checks = eqx.filter_jit(_fit_impl_nan_checks)
+_fit_program = jit_by_check_mode(_fit_impl)
 
 
 def _print_every(verbose: bool | int) -> int:
@@ -368,8 +361,7 @@ def fit(
     print_every = _print_every(verbose)
 
     def call(throw: bool) -> EMResult:
-        program = by_check_mode(_fit_jit, _fit_jit_nan_checks)
-        return program(
+        return _fit_program()(
             model_or_class, X, weights, key, solver, max_steps, throw, print_every, init_kwargs
         )
 

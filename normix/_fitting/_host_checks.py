@@ -72,7 +72,17 @@ def call_with_host_checks(
     return out
 
 
-def by_check_mode(raising: Callable[..., T], nan_checks: Callable[..., T]) -> Callable[..., T]:
-    """The jitted program for the current check mode. Jitted functions cache their traces
-    by argument types only, so a function traced in both modes must be two objects."""
-    return nan_checks if checks_as_nan_active() else raising
+def jit_by_check_mode(fn: Callable[..., T]) -> Callable[[], Callable[..., T]]:
+    """`eqx.filter_jit(fn)` twice, one program per check mode; returns a function giving
+    the one for the current mode. Jitted functions cache their traces by argument types
+    only, so a function traced in both modes must be two jitted objects, and they wrap two
+    function objects (`<name>_nan_checks` for the NaN mode, also the name its compiled
+    program is cached under)."""
+
+    def nan_checks(*args: Any) -> T:
+        return fn(*args)
+
+    nan_checks.__name__ = f"{fn.__name__}_nan_checks"
+    nan_checks.__qualname__ = f"{fn.__qualname__}_nan_checks"
+    raising, nan = eqx.filter_jit(fn), eqx.filter_jit(nan_checks)
+    return lambda: nan if checks_as_nan_active() else raising
