@@ -37,6 +37,16 @@ def _boundary_objective(p: Array, a: Array, b: Array, eta: Float[Array, " 3"]) -
     return jnp.where(ok & jnp.isfinite(val), val, -jnp.inf)
 
 
+def _current_objective(current: GIG, warm_objective: Array, eta: Float[Array, " 3"]) -> Array:
+    r"""$\theta^\top\eta - \log Z(\theta)$ of the current law without a Bessel call: the
+    solver's `-warm_objective` for an interior law, the closed form for a boundary one;
+    $-\infty$ where neither is finite."""
+    interior = (current.a > 0) & (current.b > 0)
+    boundary = _boundary_objective(current.p, current.a, current.b, eta)
+    score = jnp.where(interior, -warm_objective, boundary)
+    return jnp.where(jnp.isfinite(score), score, -jnp.inf)
+
+
 def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
     r"""GIG maximum likelihood for expected statistics $\eta = (\mathbb{E}\log Y,
     \mathbb{E}Y^{-1}, \mathbb{E}Y)$ over the closure of the family: the interior Newton
@@ -69,9 +79,8 @@ def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
             jnp.stack([current.p, current.a, current.b]),
         ]
     )
-    score = jax.vmap(lambda c: _boundary_objective(c[0], c[1], c[2], eta))(cands)
-    current_score = jnp.where((current.a > 0) & (current.b > 0), -sol.warm_objective, score[3])
-    score = score.at[3].set(jnp.where(jnp.isfinite(current_score), current_score, -jnp.inf))
+    score = jax.vmap(lambda c: _boundary_objective(c[0], c[1], c[2], eta))(cands[:3])
+    score = jnp.append(score, _current_objective(current, sol.warm_objective, eta))
     score = score.at[0].set(jnp.where(ok, jnp.inf, -jnp.inf))  # the interior MLE wins
     # no candidate is a law (NaN statistics): NaN parameters, never a silent value
     best = jnp.where(jnp.any(score > -jnp.inf), cands[jnp.argmax(score)], jnp.nan)
@@ -105,12 +114,7 @@ def gig_m_step_fixed_p_with_boundary(eta: Float[Array, " 3"], current: GIG) -> G
         jnp.stack([p, zero, -2 * p / eta[1]]),
     )
     boundary_score = _boundary_objective(boundary[0], boundary[1], boundary[2], eta_cmp)
-    current_score = jnp.where(
-        (current.a > 0) & (current.b > 0),
-        -sol.warm_objective,
-        _boundary_objective(current.p, current.a, current.b, eta_cmp),
-    )
-    current_score = jnp.where(jnp.isfinite(current_score), current_score, -jnp.inf)
+    current_score = _current_objective(current, sol.warm_objective, eta_cmp)
     take_boundary = boundary_score >= current_score
     fallback = jnp.where(take_boundary, boundary, jnp.stack([p, current.a, current.b]))
     fallback = jnp.where(jnp.maximum(boundary_score, current_score) > -jnp.inf, fallback, jnp.nan)
