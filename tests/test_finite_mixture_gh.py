@@ -119,22 +119,23 @@ def test_skewed_clusters_gh_beats_gaussian_and_bic_picks_k(family):
     assert float(heavy.model.bic(x)) < float(gauss.model.bic(x))
 
 
-def _scipy_gig_objective_sup(eta, starts):
+def _scipy_gig_objective_sup(eta, starts, p=None, xatol=1e-10, maxiter=20000):
     r"""$\sup_\theta \theta^\top\eta - \log Z(\theta)$ over the interior $a, b > 0$ (scipy
-    `kve` normaliser, Nelder-Mead in $(p, \log a, \log b)$ from several starts)."""
+    `kve` normaliser, Nelder-Mead from several starts): in $(p, \log a, \log b)$, or in
+    $(\log a, \log b)$ with `p` held fixed."""
     from scipy.optimize import minimize
     from scipy.special import kve
 
     eta = np.asarray(eta)
 
     def neg(v):
-        p, la, lb = v
+        q, la, lb = v if p is None else (p, *v)
         a, b = np.exp(la), np.exp(lb)
         w = np.sqrt(a * b)
-        log_z = np.log(2) + p / 2 * np.log(b / a) + np.log(kve(p, w)) - w
-        return -((p - 1) * eta[0] - b / 2 * eta[1] - a / 2 * eta[2] - log_z)
+        log_z = np.log(2) + q / 2 * np.log(b / a) + np.log(kve(q, w)) - w
+        return -((q - 1) * eta[0] - b / 2 * eta[1] - a / 2 * eta[2] - log_z)
 
-    opts = dict(xatol=1e-10, fatol=1e-15, maxiter=20000)
+    opts = dict(xatol=xatol, fatol=1e-15, maxiter=maxiter)
     return max(-minimize(neg, x0, method="Nelder-Mead", options=opts).fun for x0 in starts)
 
 
@@ -174,24 +175,6 @@ def test_free_p_gig_m_step_takes_the_boundary_maximiser():
     assert not np.isfinite([float(bad.p), float(bad.a), float(bad.b)]).any()
 
 
-def _scipy_fixed_p_sup(p, eta, starts):
-    r"""$\sup_{a, b > 0} \theta^\top\eta - \log Z(p, a, b)$ with $p$ fixed (scipy `kve`,
-    Nelder-Mead in $(\log a, \log b)$ from several starts)."""
-    from scipy.optimize import minimize
-    from scipy.special import kve
-
-    eta = np.asarray(eta)
-
-    def neg(v):
-        a, b = np.exp(v)
-        w = np.sqrt(a * b)
-        log_z = np.log(2) + p / 2 * np.log(b / a) + np.log(kve(p, w)) - w
-        return -((p - 1) * eta[0] - b / 2 * eta[1] - a / 2 * eta[2] - log_z)
-
-    opts = dict(xatol=1e-12, fatol=1e-15, maxiter=40000)
-    return max(-minimize(neg, x0, method="Nelder-Mead", options=opts).fun for x0 in starts)
-
-
 def test_fixed_p_gig_m_step_takes_the_boundary_maximiser():
     """Regression (the hyperbolic law, p = (d+1)/2 = 10.5, on the 20 stocks ended
     `nonfinite` at its first M-step): with p fixed, E[Y] E[1/Y] = 1.46 exceeds what GIG
@@ -216,7 +199,9 @@ def test_fixed_p_gig_m_step_takes_the_boundary_maximiser():
     np.testing.assert_allclose(float(new.a), 2 * 10.5 / float(eta[2]), rtol=1e-14)
     ours = objective(new.p, new.a, new.b, eta)
     assert ours >= objective(10.5, 1.0, 1.0, eta)
-    sup = _scipy_fixed_p_sup(10.5, eta, [(np.log(4.0), np.log(1e-3)), (0.0, 0.0)])
+    fixed = dict(xatol=1e-12, maxiter=40000)
+    starts = [(np.log(4.0), np.log(1e-3)), (0.0, 0.0)]
+    sup = _scipy_gig_objective_sup(eta, starts, p=10.5, **fixed)
     assert ours >= sup - 1e-9 * abs(sup)
     assert ours <= sup + 1e-6 * abs(sup)  # a supremum approached as b -> 0
 
@@ -227,7 +212,8 @@ def test_fixed_p_gig_m_step_takes_the_boundary_maximiser():
     assert float(new_ig.a) == 0.0
     np.testing.assert_allclose(float(new_ig.b), 6.0, rtol=1e-14)
     ours_ig = objective(new_ig.p, new_ig.a, new_ig.b, eta_ig)
-    sup_ig = _scipy_fixed_p_sup(-3.0, eta_ig, [(np.log(1e-3), np.log(6.0)), (0.0, 0.0)])
+    starts_ig = [(np.log(1e-3), np.log(6.0)), (0.0, 0.0)]
+    sup_ig = _scipy_gig_objective_sup(eta_ig, starts_ig, p=-3.0, **fixed)
     assert sup_ig - 1e-9 * abs(sup_ig) <= ours_ig <= sup_ig + 1e-6 * abs(sup_ig)
 
     # an interior eta (the expectation of a GIG law of that p) gives that law back
