@@ -34,6 +34,7 @@ import numpy as np
 from jax.scipy.special import gammainc, gammaincc, logsumexp
 from jaxtyping import Array, ArrayLike, Float
 
+from .._compiled import compiled_when_eager
 from ._gig_functions import _prep, gig_log_normalizer, gig_regimes
 
 __all__ = ["gig_cdf", "gig_survival"]
@@ -126,6 +127,7 @@ def _tails(y: Array, p: Array, a: Array, b: Array) -> tuple[Array, Array]:
     return cdf, sf
 
 
+@compiled_when_eager
 def gig_cdf(y: ArrayLike, p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Array, ...]:
     r"""$P(Y \le y)$ for $Y \sim \mathrm{GIG}(p, a, b)$, elementwise (see the module notes):
     relative accuracy in the lower tail, absolute $\approx 10^{-16}$ near 1 (use
@@ -133,6 +135,7 @@ def gig_cdf(y: ArrayLike, p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Arr
     return _tails(*_prep(y, p, a, b))[0]
 
 
+@compiled_when_eager
 def gig_survival(y: ArrayLike, p: ArrayLike, a: ArrayLike, b: ArrayLike) -> Float[Array, ...]:
     r"""$P(Y > y) = 1 - F(y)$ for $Y \sim \mathrm{GIG}(p, a, b)$, elementwise, with relative
     accuracy in the upper tail (see the module notes)."""

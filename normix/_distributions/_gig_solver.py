@@ -64,6 +64,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._compiled import compiled_when_eager
 from ._gig_functions import _interior_log_z, _interior_moments, gig_log_normalizer
 
 __all__ = [
@@ -220,6 +221,7 @@ class GIGNewtonSolver(eqx.Module):
     max_steps: int = eqx.field(static=True, default=200)
     max_backtracks: int = eqx.field(static=True, default=60)
 
+    @compiled_when_eager
     def solve(
         self,
         eta: ArrayLike,

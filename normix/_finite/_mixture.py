@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
+from .._compiled import compiled_when_eager
 from .._em_model import AbstractFusedEMModel
 from .._errors import error_if
 from .._misc import split_batch
@@ -240,6 +241,7 @@ class FiniteMixture(AbstractFusedEMModel):
         return self.bic(X, weights) + 2.0 * total_ent
 
     # ------------------------------------------------------------------ sampling
+    @compiled_when_eager
     def sample(self, key: PRNGKeyArray, shape: tuple[int, ...] = ()) -> Array:
         """Draws of shape `shape + (d,)`: a component label $k \\sim \\pi$, then $x \\sim p_k$."""
         key_z, key_x = jr.split(key)
@@ -248,6 +250,7 @@ class FiniteMixture(AbstractFusedEMModel):
         onehot = jax.nn.one_hot(labels, self.n_components, dtype=each.dtype)
         return jnp.sum(onehot[..., None] * each, axis=-2)
 
+    @compiled_when_eager
     def sample_with_labels(
         self, key: PRNGKeyArray, shape: tuple[int, ...] = ()
     ) -> tuple[Array, Array]:

@@ -33,12 +33,6 @@ from ._results import EMResults
 T = TypeVar("T")
 
 
-def is_traced(tree: Any) -> bool:
-    """Whether `tree` holds a tracer (a `jit` / `vmap` argument). A call inside `jit` on
-    constants only is detected by `call_with_host_checks` from its (traced) result."""
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(tree))
-
-
 def _codes(results: Any) -> Any:
     # the integer code(s) of `results.result` (an `eqx.Enumeration` item, maybe batched);
     # compared on the host, so that no comparison program is compiled
