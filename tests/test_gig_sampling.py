@@ -80,3 +80,21 @@ def test_vmap_over_class_parameters():
     x = np.asarray(jax.jit(jax.vmap(draw))(jr.split(jr.key(5), 2), ps, as_, bs))
     for j in range(2):
         assert st.kstest(x[j], _ref_cdf(float(ps[j]), float(as_[j]), float(bs[j]))).pvalue > 1e-3
+
+
+def test_improper_parameters_raise_and_never_hang():
+    """An improper law (NaN, infinite, negative, or a = b = 0) is an error; with checks in
+    NaN mode every draw is NaN. Either way the rejection loops are never entered on it
+    (they used to run forever on a NaN or infinite parameter)."""
+    import equinox as eqx
+
+    from normix._errors import checks_as_nan
+
+    for p, a, b in [(np.nan, 1.0, 1.0), (0.5, np.inf, 1.0), (0.5, 0.0, 0.0), (-1.0, 1.0, 0.0)]:
+        with pytest.raises(eqx.EquinoxRuntimeError, match="proper GIG law"):
+            sample_gig(jr.key(0), p, a, b, (8,))
+    ps = jnp.array([0.5, np.nan, -1.0])
+    bs = jnp.array([2.0, 1.0, 0.0])  # the third: b = 0 needs p > 0 (Gamma limit)
+    with checks_as_nan():
+        x = sample_gig(jr.key(1), ps, 1.0, bs)
+    assert x.shape == (3,) and bool(jnp.all(jnp.isnan(x)))

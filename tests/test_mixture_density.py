@@ -1,6 +1,7 @@
 """Normal variance-mean mixtures: densities, limits, moments, cdf/ppf against independent
 references (scipy, numerical integration of the joint density, Monte Carlo)."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -160,6 +161,21 @@ def test_ppf_inverts_cdf_and_tail_risk():
     assert float(t.value_at_risk(0.99)) == pytest.approx(ref_var, rel=1e-9)
     es_ref = -quad(lambda u: u * st.t(4.0).pdf(u), -np.inf, -ref_var, epsabs=1e-14)[0] / 0.01
     assert float(t.expected_shortfall(0.99)) == pytest.approx(es_ref, rel=1e-9)
+    with pytest.raises(eqx.EquinoxRuntimeError, match="tail is empty"):
+        t.expected_shortfall(1.0)  # same program as above: the check runs, no recompile
+
+
+def test_ppf_ends_deep_tails_and_bad_probabilities():
+    """ppf(0) = -inf, ppf(1) = +inf, NaN gives NaN; an upper quantile is solved through the
+    survival function, so q = 1 - 1e-12 keeps its accuracy; q outside [0, 1] raises (it
+    used to loop forever: the bracket search never found cdf(x) >= 1.5)."""
+    t = normix.StudentT([0.0], [[1.0]], df=4.0)
+    q_up = 1.0 - 1e-12
+    q = jnp.array([0.0, 1e-12, 0.5, q_up, 1.0, np.nan])
+    ref = [-np.inf, st.t(4.0).ppf(1e-12), 0.0, st.t(4.0).isf(1.0 - q_up), np.inf, np.nan]
+    np.testing.assert_allclose(t.ppf(q), ref, rtol=1e-9, atol=1e-12)
+    with pytest.raises(eqx.EquinoxRuntimeError, match=r"must lie in \[0, 1\]"):
+        t.ppf(jnp.array([0.5, 1.5, 0.2, 0.3, 0.4, 0.6]))  # same shape: same program
 
 
 def test_log_prob_batching_jit_and_errors():

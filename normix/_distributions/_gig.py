@@ -9,7 +9,12 @@ from .._errors import enum_error_if, error_if
 from .._misc import as_float, require_scalar
 from .._subordinator import AbstractSubordinator
 from ._gig_cdf import gig_cdf, gig_survival
-from ._gig_functions import gig_expectations, gig_log_normalizer, gig_moment
+from ._gig_functions import (
+    gig_expectations,
+    gig_log_normalizer,
+    gig_moment,
+    gig_params_proper,
+)
 from ._gig_sampling import sample_gig
 from ._gig_solver import GIGNewtonSolver, GIGSolverResult
 
@@ -51,13 +56,9 @@ class GIG(AbstractSubordinator):
         p, a, b = as_float(p, a, b)
         for name, v in (("p", p), ("a", a), ("b", b)):
             require_scalar(name, v, "GIG")
-        finite = jnp.isfinite(p) & jnp.isfinite(a) & jnp.isfinite(b)
-        ok = finite & (
-            ((a > 0) & (b > 0)) | ((a == 0) & (b > 0) & (p < 0)) | ((b == 0) & (a > 0) & (p > 0))
-        )
         self.p = error_if(
             p,
-            ~ok,
+            ~gig_params_proper(p, a, b),
             "GIG(p, a, b) needs finite parameters with a > 0 and b > 0, or a = 0 < b with "
             "p < 0 (inverse Gamma), or b = 0 < a with p > 0 (Gamma).",
         )

@@ -55,6 +55,16 @@ def _prep(*args: ArrayLike) -> tuple[Array, ...]:
     return tuple(jnp.broadcast_arrays(*arrs))
 
 
+def gig_params_proper(p: Array, a: Array, b: Array) -> Array:
+    r"""Whether $(p, a, b)$ describes a proper GIG law (elementwise): finite, and
+    $a, b > 0$, or $a = 0 < b$ with $p < 0$ (inverse Gamma), or $b = 0 < a$ with $p > 0$
+    (Gamma)."""
+    finite = jnp.isfinite(p) & jnp.isfinite(a) & jnp.isfinite(b)
+    return finite & (
+        ((a > 0) & (b > 0)) | ((a == 0) & (b > 0) & (p < 0)) | ((b == 0) & (a > 0) & (p > 0))
+    )
+
+
 def gig_regimes(p: Array, a: Array, b: Array) -> tuple[Array, Array, Array]:
     """Boolean masks `(interior, a_zero, b_zero)`: $a, b > 0$; $a = 0 < b$; $b = 0 < a$.
 

@@ -35,6 +35,10 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
+from .._compiled import compiled_when_eager
+from .._errors import error_if
+from ._gig_functions import gig_params_proper
+
 __all__ = ["sample_gig"]
 
 
@@ -310,6 +314,7 @@ def _sample_fixed(key, p, a, b, shape):
     return jax.lax.switch(r, branches, key).reshape(shape)
 
 
+@compiled_when_eager
 def sample_gig(
     key: PRNGKeyArray,
     p: ArrayLike,
@@ -324,13 +329,28 @@ def sample_gig(
       each draw has its own law. `jax.vmap` over parameters works as well.
 
     Parameters must describe a proper law ($a, b > 0$; or $a = 0 < b$, $p < 0$; or
-    $b = 0 < a$, $p > 0$); this function does not check it (the `GIG` class does).
+    $b = 0 < a$, $p > 0$; all finite), else this raises (also under `jit`). Where checks
+    run in NaN mode (`normix._errors.checks_as_nan`) all draws are then NaN. An improper
+    law never reaches the rejection loops, which would not end on it.
     """
     dtype = jnp.result_type(p, a, b, float)
     p, a, b = (jnp.asarray(x, dtype) for x in (p, a, b))
+    proper = gig_params_proper(p, a, b)
+    # a stand-in law where the parameters are improper, so every loop ends
+    p, a, b = (jnp.where(proper, x, 1.0) for x in (p, a, b))
     if p.ndim == 0 and a.ndim == 0 and b.ndim == 0:
-        return _sample_fixed(key, p, a, b, () if shape is None else tuple(shape))
-    if shape is None:
-        shape = jnp.broadcast_shapes(p.shape, a.shape, b.shape)
-    p, a, b = (jnp.broadcast_to(x, shape) for x in (p, a, b))
-    return _sample_per_draw(key, p, a, b)
+        draws = _sample_fixed(key, p, a, b, () if shape is None else tuple(shape))
+    else:
+        if shape is None:
+            shape = jnp.broadcast_shapes(p.shape, a.shape, b.shape)
+        p, a, b = (jnp.broadcast_to(x, shape) for x in (p, a, b))
+        proper = jnp.broadcast_to(proper, shape)
+        draws = _sample_per_draw(key, p, a, b)
+    # checked on the draws, not on p: in NaN mode a check poisons its whole argument, and
+    # NaN parameters must not reach the loops
+    return error_if(
+        jnp.where(proper, draws, jnp.nan),
+        ~jnp.all(proper),
+        "sample_gig: (p, a, b) must describe a proper GIG law: finite, with a > 0 and "
+        "b > 0, or a = 0 < b with p < 0 (inverse Gamma), or b = 0 < a with p > 0 (Gamma).",
+    )

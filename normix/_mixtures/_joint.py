@@ -282,7 +282,15 @@ class AbstractJointNormalMixture(AbstractExponentialFamily):
 
     def posterior(self, x: Float[Array, " d"]) -> GIG:
         r"""$Y \mid X = x \sim \mathrm{GIG}(p - d/2,\ a + \gamma^\top\Sigma^{-1}\gamma,\
-        b + (x-\mu)^\top\Sigma^{-1}(x-\mu))$ for one observation."""
+        b + (x-\mu)^\top\Sigma^{-1}(x-\mu))$ for one observation (a GIG law has scalar
+        parameters: for many rows use `jax.vmap(model.posterior)(X)`)."""
+        x = jnp.asarray(x)
+        if x.shape != (self.dim,):
+            raise ValueError(
+                f"{type(self).__name__}.posterior takes one observation of shape "
+                f"({self.dim},), got shape {x.shape}; for many rows use "
+                "`jax.vmap(model.posterior)(X)`, a GIG with batched parameters."
+            )
         p, a, b = self.subordinator.gig_params()
         inv_gamma = self.covariance.solve(self.gamma)
         r = x - self.mu

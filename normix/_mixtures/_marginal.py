@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from .._compiled import compiled_when_eager
 from .._covariance import DenseCovariance
 from .._distributions._gig import GIG
 from .._distributions._gig_functions import (
@@ -37,7 +38,7 @@ from .._distributions._gig_functions import (
     gig_moment,
 )
 from .._em_model import AbstractECMModel, AbstractFusedEMModel
-from .._errors import branched_error_if
+from .._errors import branched_error_if, error_if
 from .._misc import split_batch
 from .._special._bessel_fixed import prefers_fixed_order
 from .._subordinator import AbstractSubordinator
@@ -168,7 +169,8 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return jnp.exp(self.log_prob(x))
 
     def posterior(self, x: Float[Array, " d"]) -> GIG:
-        r"""The posterior law of the latent $Y$ given one observation $x$."""
+        r"""The posterior law of the latent $Y$ given one observation $x$ of shape `(d,)`
+        (for many rows: `jax.vmap(model.posterior)(X)`)."""
         return self.joint.posterior(x)
 
     # ------------------------------------------------------------------ EM protocol
@@ -333,6 +335,10 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         sigma = jnp.sqrt(self.covariance.as_matrix()[0, 0])
         return self.mu[0], self.gamma[0], sigma, p, a, b
 
+    # The d = 1 functions below run eagerly as cached compiled programs
+    # (`compiled_when_eager`): the quantile search's loops would otherwise be traced and
+    # compiled again at every call.
+    @compiled_when_eager
     def log_cdf(self, x: ArrayLike) -> Array:
         r"""$\log F(x)$ for an array of scalar values (d = 1 only)."""
         params = self._univariate_params("log_cdf")
@@ -342,36 +348,55 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         r"""$F(x) = P(X \le x)$ for an array of scalar values (d = 1 only)."""
         return jnp.exp(self.log_cdf(x))
 
+    @compiled_when_eager
     def survival(self, x: ArrayLike) -> Array:
         r"""$1 - F(x)$, accurate in the right tail (d = 1 only)."""
         params = self._univariate_params("survival")
         return jnp.exp(log_survival(*params, jnp.asarray(x, dtype=self.mu.dtype)))
 
+    @compiled_when_eager
     def ppf(self, q: ArrayLike) -> Array:
-        r"""Quantile function $F^{-1}(q)$ for an array of probabilities in (0, 1) (d = 1 only)."""
+        r"""Quantile function $F^{-1}(q)$ for an array of probabilities in $[0, 1]$ (d = 1 only;
+        $F^{-1}(0) = -\infty$, $F^{-1}(1) = +\infty$, NaN gives NaN, other values raise)."""
         mu, gamma, sigma, p, a, b = self._univariate_params("ppf")
         q = jnp.asarray(q, dtype=self.mu.dtype)
+        q = error_if(
+            q,
+            (q < 0) | (q > 1),
+            "ppf: probabilities must lie in [0, 1] (ppf(0) = -inf, ppf(1) = +inf); for "
+            "value_at_risk / expected_shortfall the confidence level must lie in [0, 1].",
+        )
 
         def cdf_fn(x):
             return jnp.exp(log_cdf(mu, gamma, sigma, p, a, b, x))
+
+        def sf_fn(x):
+            return jnp.exp(log_survival(mu, gamma, sigma, p, a, b, x))
 
         def pdf_fn(x):
             return jnp.exp(self._log_prob_rows(jnp.reshape(x, (1, 1)))[0])
 
         def one(qi):
-            return quantile(cdf_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
+            return quantile(cdf_fn, sf_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
 
         return jax.vmap(one)(q.reshape(-1)).reshape(q.shape)
 
-    def value_at_risk(self, level: float = 0.99) -> Array:
+    def value_at_risk(self, level: ArrayLike = 0.99) -> Array:
         r"""Value-at-risk of the loss $-X$ at confidence `level`: $-F^{-1}(1 - \text{level})$."""
         return -self.ppf(1.0 - jnp.asarray(level, dtype=self.mu.dtype))
 
-    def expected_shortfall(self, level: float = 0.99) -> Array:
+    @compiled_when_eager
+    def expected_shortfall(self, level: ArrayLike = 0.99) -> Array:
         r"""Expected shortfall of the loss $-X$: $-\mathbb{E}[X \mid X \le q]$ with
-        $q = F^{-1}(lpha)$, $lpha = 1 - 	ext{level}$."""
+        $q = F^{-1}(\alpha)$, $\alpha = 1 - \text{level}$."""
         params = self._univariate_params("expected_shortfall")
         alpha = 1.0 - jnp.asarray(level, dtype=self.mu.dtype)
+        alpha = error_if(
+            alpha,
+            (alpha <= 0) | (alpha > 1),
+            "expected_shortfall: the confidence level must lie in [0, 1) (at level 1 the "
+            "tail is empty).",
+        )
         q = self.ppf(alpha)
         return -partial_expectation(*params, q) / alpha
 

@@ -29,6 +29,8 @@ from .._distributions._gig_functions import gig_log_normalizer
 _TAIL = 45.0
 _NODES = 513
 _NEWTON = 40
+# doublings of the quantile bracket: from the scale up to overflow takes ~1100 at most
+_MAX_DOUBLINGS = 1100
 
 
 def _log_y_density_grid(p: Array, a: Array, b: Array) -> tuple[Array, Array]:
@@ -106,29 +108,47 @@ def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Ar
     return jnp.sum(w * (m * jnp.exp(log_ndtr(z)) - s * pdf), axis=-1)
 
 
-def quantile(cdf_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
+def quantile(cdf_fn, sf_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
     r"""Solve $F(x) = q$ for scalar $q \in (0, 1)$: bracket by doubling, then Newton steps
-    safeguarded by bisection (fixed iteration counts, fully traceable)."""
+    safeguarded by bisection (fixed iteration counts, fully traceable). Above the median
+    the equation solved is $1 - F(x) = 1 - q$ with the survival function `sf_fn` ($1 - q$
+    is exact there), so upper quantiles keep their accuracy up to $q = 1 - 2^{-53}$.
+    $F^{-1}(0) = -\infty$, $F^{-1}(1) = +\infty$; a NaN or any other $q$ gives NaN (the
+    caller checks the range), and so does a search that finds no bracket: the bracketing
+    loop is bounded (`_MAX_DOUBLINGS`), so no $q$ and no law can keep it running."""
+    inside = (q > 0) & (q < 1)
+    target = jnp.where(inside, q, 0.5)
+    upper = target > 0.5
+    tail = jnp.where(upper, 1.0 - target, target)
+
+    def excess(x):
+        # increasing in x, zero at the quantile
+        return jnp.where(upper, tail - sf_fn(x), cdf_fn(x) - tail)
 
     def expand(state):
-        lo, hi, width, _ = state
-        f_lo, f_hi = cdf_fn(lo), cdf_fn(hi)
-        lo = jnp.where(f_lo > q, lo - width, lo)
-        hi = jnp.where(f_hi < q, hi + width, hi)
-        return lo, hi, 2.0 * width, (f_lo > q) | (f_hi < q)
+        lo, hi, width, _, k = state
+        g_lo, g_hi = excess(lo), excess(hi)
+        lo = jnp.where(g_lo > 0, lo - width, lo)
+        hi = jnp.where(g_hi < 0, hi + width, hi)
+        return lo, hi, 2.0 * width, (g_lo > 0) | (g_hi < 0), k + 1
 
-    lo, hi, _, _ = jax.lax.while_loop(
-        lambda s: s[3], expand, (center - scale, center + scale, scale, jnp.asarray(True))
+    lo, hi, _, unbracketed, _ = jax.lax.while_loop(
+        lambda s: s[3] & (s[4] < _MAX_DOUBLINGS),
+        expand,
+        (center - scale, center + scale, scale, jnp.asarray(True), jnp.asarray(0)),
     )
 
     def refine(_, state):
         lo, hi, x = state
-        f = cdf_fn(x) - q
-        lo = jnp.where(f < 0, x, lo)
-        hi = jnp.where(f < 0, hi, x)
-        newton = x - f / pdf_fn(x)
-        inside = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
-        return lo, hi, jnp.where(inside, newton, 0.5 * (lo + hi))
+        g = excess(x)
+        lo = jnp.where(g < 0, x, lo)
+        hi = jnp.where(g < 0, hi, x)
+        newton = x - g / pdf_fn(x)
+        in_bracket = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
+        return lo, hi, jnp.where(in_bracket, newton, 0.5 * (lo + hi))
 
     _, _, x = jax.lax.fori_loop(0, 80, refine, (lo, hi, 0.5 * (lo + hi)))
-    return x
+    # no bracket, or a cdf that is not finite (NaN parameters): NaN, never a silent number
+    x = jnp.where(unbracketed | ~jnp.isfinite(excess(x)), jnp.nan, x)
+    ends = jnp.where(q == 0, -jnp.inf, jnp.where(q == 1, jnp.inf, jnp.nan))
+    return jnp.where(inside, x, ends.astype(x.dtype))
