@@ -29,7 +29,8 @@ from .._distributions._gig_functions import gig_log_normalizer
 _TAIL = 45.0
 _NODES = 513
 _NEWTON = 40
-# doublings of the quantile bracket: from the scale up to overflow takes ~1100 at most
+# cap on the doublings of the quantile bracket (the width doubles at each pass, so real
+# searches need a few dozen; the cap only stops a search that cannot bracket)
 _MAX_DOUBLINGS = 1100
 
 
