@@ -10,7 +10,8 @@ same law used to cost as much as the first (5-8 s on a 2-core CPU).
 no argument is a tracer, so the compiled program is cached by `fn`, the argument shapes
 and dtypes and the static (non-array) arguments, not by the values. Inside `jit` / `vmap`
 (any tracer in the arguments) `fn` is called as it is, so enclosing programs are unchanged.
-The check mode (`normix._errors.checks_as_nan`) is part of the cache key. Python floats
+There is one program per check mode (`jit_by_check_mode`, also used by the fits), so a
+trace made inside `normix._errors.checks_as_nan` never serves a raising call. Python floats
 passed as arguments are turned into arrays first; `filter_jit` would otherwise treat them as
 static and compile once per value (a `value_at_risk(0.99)` then `(0.95)`). Ints, bools,
 tuples (shapes), strings and `None` stay static.
@@ -29,6 +30,7 @@ import jax.numpy as jnp
 from ._errors import checks_as_nan_active
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def is_traced(tree: Any) -> bool:
@@ -40,14 +42,27 @@ def _float_to_array(leaf: Any) -> Any:
     return jnp.asarray(leaf) if type(leaf) is float else leaf
 
 
-@eqx.filter_jit
-def _compiled_call(
-    fn: Callable[..., Any], nan_checks: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    # `nan_checks` (static) only keys the cache: a program traced inside `checks_as_nan()`
-    # has its checks in NaN mode and must not serve a call outside it, or the reverse
-    del nan_checks
+def jit_by_check_mode(fn: Callable[..., T]) -> Callable[[], Callable[..., T]]:
+    """`eqx.filter_jit(fn)` twice, one program per check mode; returns a function giving
+    the one for the current mode. Jitted functions cache their traces by argument types
+    only, so a function traced in both modes must be two jitted objects, and they wrap two
+    function objects (`<name>_nan_checks` for the NaN mode, also the name its compiled
+    program is cached under)."""
+
+    def nan_checks(*args: Any) -> T:
+        return fn(*args)
+
+    nan_checks.__name__ = f"{fn.__name__}_nan_checks"
+    nan_checks.__qualname__ = f"{fn.__qualname__}_nan_checks"
+    raising, nan = eqx.filter_jit(fn), eqx.filter_jit(nan_checks)
+    return lambda: nan if checks_as_nan_active() else raising
+
+
+def _compiled_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return fn(*args, **kwargs)
+
+
+_compiled_programs = jit_by_check_mode(_compiled_call)
 
 
 def compiled_when_eager(fn: _F) -> _F:
@@ -60,6 +75,6 @@ def compiled_when_eager(fn: _F) -> _F:
             return fn(*args, **kwargs)
         args = tuple(_float_to_array(a) for a in args)
         kwargs = {k: _float_to_array(v) for k, v in kwargs.items()}
-        return _compiled_call(fn, checks_as_nan_active(), args, kwargs)
+        return _compiled_programs()(fn, args, kwargs)
 
     return wrapper  # pyright: ignore[reportReturnType]

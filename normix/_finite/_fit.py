@@ -19,11 +19,11 @@ import jax.random as jr
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._compiled import is_traced
+from .._compiled import is_traced, jit_by_check_mode
 from .._covariance import DenseCovariance
 from .._distributions import GIG, Gamma, InverseGamma, InverseGaussian, MultivariateNormal
 from .._fitting import AbstractEMSolver, EMResult, fit, fit_multistart, validate_data
-from .._fitting._host_checks import call_with_host_checks, jit_by_check_mode
+from .._fitting._host_checks import call_with_host_checks
 from .._mixtures import AbstractNormalMixture
 from ._gaussian import GaussianComponents, check_covariance_type
 from ._init import kmeans_responsibilities, random_responsibilities

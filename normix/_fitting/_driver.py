@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
-from .._compiled import is_traced
+from .._compiled import is_traced, jit_by_check_mode
 from .._em_model import AbstractEMModel
 from .._errors import branched_error_if, enum_error_if, error_if
-from ._host_checks import call_with_host_checks, jit_by_check_mode
+from ._host_checks import call_with_host_checks
 from ._results import EMResults
 from ._solvers import EM, AbstractEMSolver
 

@@ -64,19 +64,3 @@ def call_with_host_checks(
     if throw and _any_code(returned(out), EMResults.max_steps_reached):
         raise eqx.EquinoxRuntimeError(EMResults[EMResults.max_steps_reached])
     return out
-
-
-def jit_by_check_mode(fn: Callable[..., T]) -> Callable[[], Callable[..., T]]:
-    """`eqx.filter_jit(fn)` twice, one program per check mode; returns a function giving
-    the one for the current mode. Jitted functions cache their traces by argument types
-    only, so a function traced in both modes must be two jitted objects, and they wrap two
-    function objects (`<name>_nan_checks` for the NaN mode, also the name its compiled
-    program is cached under)."""
-
-    def nan_checks(*args: Any) -> T:
-        return fn(*args)
-
-    nan_checks.__name__ = f"{fn.__name__}_nan_checks"
-    nan_checks.__qualname__ = f"{fn.__qualname__}_nan_checks"
-    raising, nan = eqx.filter_jit(fn), eqx.filter_jit(nan_checks)
-    return lambda: nan if checks_as_nan_active() else raising
