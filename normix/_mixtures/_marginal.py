@@ -49,7 +49,7 @@ from ._stats import (
     posterior_mixture_stats,
     symmetric_normal_part_mle,
 )
-from ._univariate import log_cdf, log_survival, partial_expectation, quantile
+from ._univariate import log_cdf, log_survival, log_tail, partial_expectation, quantile
 
 
 class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
@@ -367,17 +367,14 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             "value_at_risk / expected_shortfall the confidence level must lie in [0, 1].",
         )
 
-        def cdf_fn(x):
-            return jnp.exp(log_cdf(mu, gamma, sigma, p, a, b, x))
-
-        def sf_fn(x):
-            return jnp.exp(log_survival(mu, gamma, sigma, p, a, b, x))
+        def tail_fn(x, upper):
+            return jnp.exp(log_tail(mu, gamma, sigma, p, a, b, x, upper))
 
         def pdf_fn(x):
             return jnp.exp(self._log_prob_rows(jnp.reshape(x, (1, 1)))[0])
 
         def one(qi):
-            return quantile(cdf_fn, sf_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
+            return quantile(tail_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
 
         return jax.vmap(one)(q.reshape(-1)).reshape(q.shape)
 

@@ -86,18 +86,24 @@ def _conditional_z(mu, gamma, sigma, u, x):
     return (x[..., None] - m) / s, m, s
 
 
-def log_cdf(mu, gamma, sigma, p, a, b, x: Float[Array, "..."]) -> Array:
-    r"""$\log F(x)$ elementwise in `x` (scalar parameters)."""
+def log_tail(mu, gamma, sigma, p, a, b, x: Float[Array, "..."], upper: Array) -> Array:
+    r"""$\log F(x)$, or $\log(1 - F(x))$ where `upper` (broadcast with `x`), elementwise,
+    from one grid: $1 - F(x) = \int \Phi(-z_x(u))\,e^{\ell(u)}\,du$ keeps its relative
+    accuracy in the right tail."""
     u, log_w = _log_y_density_grid(p, a, b)
     z, _, _ = _conditional_z(mu, gamma, sigma, u, x)
+    z = jnp.where(jnp.asarray(upper)[..., None], -z, z)
     return logsumexp(log_w.reshape((1,) * x.ndim + u.shape) + log_ndtr(z), axis=-1)
+
+
+def log_cdf(mu, gamma, sigma, p, a, b, x: Float[Array, "..."]) -> Array:
+    r"""$\log F(x)$ elementwise in `x` (scalar parameters)."""
+    return log_tail(mu, gamma, sigma, p, a, b, x, False)
 
 
 def log_survival(mu, gamma, sigma, p, a, b, x: Float[Array, "..."]) -> Array:
     r"""$\log(1 - F(x))$ elementwise, accurate in the right tail."""
-    u, log_w = _log_y_density_grid(p, a, b)
-    z, _, _ = _conditional_z(mu, gamma, sigma, u, x)
-    return logsumexp(log_w.reshape((1,) * x.ndim + u.shape) + log_ndtr(-z), axis=-1)
+    return log_tail(mu, gamma, sigma, p, a, b, x, True)
 
 
 def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Array:
@@ -109,11 +115,12 @@ def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Ar
     return jnp.sum(w * (m * jnp.exp(log_ndtr(z)) - s * pdf), axis=-1)
 
 
-def quantile(cdf_fn, sf_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
+def quantile(tail_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
     r"""Solve $F(x) = q$ for scalar $q \in (0, 1)$: bracket by doubling, then Newton steps
     safeguarded by bisection (fixed iteration counts, fully traceable). Above the median
-    the equation solved is $1 - F(x) = 1 - q$ with the survival function `sf_fn` ($1 - q$
-    is exact there), so upper quantiles keep their accuracy up to $q = 1 - 2^{-53}$.
+    the equation solved is $1 - F(x) = 1 - q$ (`tail_fn(x, upper)` is $F(x)$, or
+    $1 - F(x)$ where `upper`; $1 - q$ is exact there), so upper quantiles keep their
+    accuracy up to $q = 1 - 2^{-53}$.
     $F^{-1}(0) = -\infty$, $F^{-1}(1) = +\infty$; a NaN or any other $q$ gives NaN (the
     caller checks the range), and so does a search that finds no bracket: the bracketing
     loop is bounded (`_MAX_DOUBLINGS`), so no $q$ and no law can keep it running."""
@@ -124,7 +131,8 @@ def quantile(cdf_fn, sf_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Ar
 
     def excess(x):
         # increasing in x, zero at the quantile
-        return jnp.where(upper, tail - sf_fn(x), cdf_fn(x) - tail)
+        f = tail_fn(x, upper)
+        return jnp.where(upper, tail - f, f - tail)
 
     def expand(state):
         lo, hi, width, _, k = state
