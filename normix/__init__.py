@@ -28,6 +28,7 @@ from ._em_model import (
     AbstractECMModel as AbstractECMModel,
     AbstractEMModel as AbstractEMModel,
     AbstractFusedEMModel as AbstractFusedEMModel,
+    AbstractPreparedDataEMModel as AbstractPreparedDataEMModel,
 )
 from ._fitting import (
     ECM as ECM,

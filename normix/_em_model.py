@@ -85,3 +85,20 @@ class AbstractECMModel(AbstractEMModel):
     @abc.abstractmethod
     def conditional_m_steps(self, stats: Any, x: Array, weights: Float[Array, " n"]) -> Self:
         """The next iterate after one ECM sweep, given `stats = self.e_step(x, weights)`."""
+
+
+class AbstractPreparedDataEMModel(AbstractEMModel):
+    """An EM model whose E-step reads the data in a form prepared once per fit.
+
+    `normix.fit` calls `em_data(x, weights)` once, before the EM loop, and passes its
+    result to every E-step and log-likelihood in place of `x`. Per-row quantities that do
+    not depend on the parameters (e.g. the quadratic features of a Gaussian mixture's
+    E-step) are then computed once per fit instead of once per iteration. The methods must
+    still accept plain `x` (users call them on data).
+    """
+
+    @abc.abstractmethod
+    def em_data(self, x: Array, weights: Float[Array, " n"]) -> Any:
+        """The data as `e_step` / `log_likelihood` read them inside `fit`. It may depend on
+        static fields only (not on parameter arrays), so that the starts of a vmapped
+        multistart share it."""

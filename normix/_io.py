@@ -399,14 +399,22 @@ class _Decoder:
         if not isinstance(fields, dict):
             raise self.fail(f"malformed module at {where}.")
         expected = [f.name for f in dataclasses.fields(cls)]
-        if sorted(expected) != sorted(fields):
+        # static settings added to a class after files were written with it: the value
+        # an older file means is their default
+        added = getattr(cls, "_fields_added_later", {})
+        missing = set(expected) - set(fields)
+        if set(fields) - set(expected) or not missing <= set(added):
             raise self.fail(
                 f"{cls.__name__} at {where} was saved with fields {sorted(fields)}, but this "
                 f"normix ({__version__}) defines {sorted(expected)}."
             )
         obj = object.__new__(cls)
         for name in expected:
-            object.__setattr__(obj, name, self.value(fields[name], f"{where}.{name}"))
+            if name in missing:
+                value = added[name]
+            else:
+                value = self.value(fields[name], f"{where}.{name}")
+            object.__setattr__(obj, name, value)
         for klass in reversed(cls.__mro__):  # as eqx runs them after __init__
             check = klass.__dict__.get("__check_init__")
             if check is not None:

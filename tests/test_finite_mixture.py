@@ -15,6 +15,7 @@ from sklearn.mixture import GaussianMixture
 import normix
 from normix import FiniteMixture, GaussianComponents, fit_mixture
 from normix._finite._fit import gaussian_from_responsibilities
+from normix._finite._gaussian import QuadraticRows
 
 COV_TYPES = ("full", "tied", "diag", "spherical")
 
@@ -283,6 +284,63 @@ def test_chunked_e_step_matches_one_block(overlapping, key):
         chunked.model.components.covariances, one.model.components.covariances, rtol=1e-9
     )
     np.testing.assert_allclose(chunked.trace, one.trace, rtol=1e-12)
+
+
+def test_cached_features_match_per_block_features(overlapping, key):
+    """Inside `fit`, "full" components with quadratic features get the rows' features once
+    (`em_data` builds `QuadraticRows`: both layouts, centred at the data mean) instead of in
+    every block of every iteration. Same iterates as rebuilding them per block, and the
+    budget `feature_cache_bytes` decides which path runs."""
+    X = jnp.asarray(overlapping)
+    n, d = X.shape
+    w = jnp.ones(n)
+    start = normix._finite.initial_mixture(key, X, w, 3, covariance="full", chunk_size=128)
+    assert start.components.quadratic_features
+    rows = start.em_data(X, w)
+    F = d * (d + 1) // 2 + d
+    assert isinstance(rows, QuadraticRows)
+    assert rows.f.shape == (n, F) and rows.fT.shape == (F, n)
+    np.testing.assert_allclose(rows.center, jnp.mean(X, axis=0), rtol=1e-12)
+    need = 2 * n * F * 8
+
+    def with_budget(budget):
+        return FiniteMixture(
+            start.weights, start.components, chunk_size=128, feature_cache_bytes=budget
+        )
+
+    assert isinstance(with_budget(need).em_data(X, w), QuadraticRows)
+    assert with_budget(need - 1).em_data(X, w) is X
+    solver = normix.MixtureEM(tol=0.0)
+
+    def fit_program(budget):
+        return str(
+            jax.make_jaxpr(
+                lambda x: normix.fit(
+                    with_budget(budget), x, solver=solver, max_steps=2, throw=False
+                ).log_likelihood
+            )(X)
+        )
+
+    # `fit` hands the transposed features to its loop only when they fit the budget
+    assert f"f64[{F},{n}]" in fit_program(need)
+    assert f"f64[{F},{n}]" not in fit_program(0)
+    cached = normix.fit(with_budget(need), X, solver=solver, max_steps=15, throw=False)
+    per_block = normix.fit(with_budget(0), X, solver=solver, max_steps=15, throw=False)
+    np.testing.assert_allclose(cached.trace, per_block.trace, rtol=1e-12)
+    np.testing.assert_allclose(
+        cached.model.components.covariances, per_block.model.components.covariances, rtol=1e-9
+    )
+    # vmapped starts share the (unbatched) cached features and equal separate fits
+    other = normix._finite.initial_mixture(
+        jr.fold_in(key, 1), X, w, 3, covariance="full", chunk_size=128
+    )
+    starts = jax.tree.map(lambda *a: jnp.stack(a), other, start)
+    _, each = normix.fit_multistart(starts, X, solver=solver, max_steps=15, throw=False)
+    np.testing.assert_allclose(each.trace[1], cached.trace, rtol=1e-12)
+    alone = normix.fit(other, X, solver=solver, max_steps=15, throw=False)
+    np.testing.assert_allclose(each.trace[0], alone.trace, rtol=1e-12)
+    with pytest.raises(ValueError, match="feature_cache_bytes"):
+        with_budget(-1)
 
 
 def test_float32_chunked_e_step_whitens_and_stays_accurate(key):

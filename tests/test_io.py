@@ -305,3 +305,27 @@ def test_save_refuses_what_it_cannot_restore(tmp_path):
     with pytest.raises(ValueError, match="non-finite"):
         normix.save(tmp_path / "n.nx", bad)
     assert not (tmp_path / "n.nx").exists()
+
+
+def test_file_from_before_an_added_setting_loads_with_its_default():
+    """A `FiniteMixture` saved before `feature_cache_bytes` existed (no such field in the
+    file) loads with the setting's default; any other missing field is still an error."""
+    gauss = normix.GaussianComponents.from_covariances(
+        jnp.asarray([[0.0, 0.0], [1.0, 2.0]]), jnp.broadcast_to(jnp.eye(2), (2, 2, 2)), "full"
+    )
+    model = normix.FiniteMixture(jnp.asarray([0.5, 0.5]), gauss, feature_cache_bytes=123)
+    data = _io.dumps(model)
+
+    def older(h):
+        del h["tree"]["fields"]["feature_cache_bytes"]
+
+    loaded = _io.loads(_repack(data, older))
+    assert loaded.feature_cache_bytes == 2**30
+    np.testing.assert_array_equal(loaded.weights, model.weights)
+    assert _io.loads(data).feature_cache_bytes == 123
+
+    def no_weights(h):
+        del h["tree"]["fields"]["weights"]
+
+    with pytest.raises(normix.NormixFileError, match="fields"):
+        _io.loads(_repack(data, no_weights))

@@ -263,7 +263,9 @@ def fit_mixture(
     - `solver`: an `AbstractEMSolver` replacing the default `MixtureEM(tol)`.
     - `chunk_size`: Gaussian components: E-step over blocks of this many rows (see
       `FiniteMixture`; `"full"` components then use `quadratic_features` in float64,
-      whitening in float32). `"auto"`
+      built once per fit when both copies take at most 1 GiB (the mixture's
+      `feature_cache_bytes`; pass an `init` mixture to change it), and whitening in
+      float32). `"auto"`
       (default): 512 for Gaussian components when $n \ge 8192$, else one block; `None`:
       one block.
     - `throw`: raise if the best fit did not converge or went non-finite (default: report

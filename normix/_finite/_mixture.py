@@ -28,12 +28,12 @@ import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .._compiled import compiled_when_eager
-from .._em_model import AbstractFusedEMModel
+from .._em_model import AbstractFusedEMModel, AbstractPreparedDataEMModel
 from .._errors import error_if
 from .._misc import split_batch
 from .._mixtures import AbstractNormalMixture
 from ._components import AbstractComponents
-from ._gaussian import GaussianComponents
+from ._gaussian import GaussianComponents, QuadraticRows
 from ._stacked import StackedComponents, stack_components
 
 
@@ -60,7 +60,7 @@ def _as_components(components: Any) -> AbstractComponents:
     )
 
 
-class FiniteMixture(AbstractFusedEMModel):
+class FiniteMixture(AbstractFusedEMModel, AbstractPreparedDataEMModel):
     r"""A finite mixture $p(x) = \sum_{k=1}^K \pi_k\,p_k(x)$ of components of one family.
 
     **Arguments:**
@@ -75,6 +75,11 @@ class FiniteMixture(AbstractFusedEMModel):
       blocks of this many rows (one `lax.scan`, statistics summed), so the
       $n\times K\times d$ intermediates of the `"full"` type stay in cache and memory
       stays $O(\text{chunk}\cdot K d)$. `None` (default): one block.
+    - `feature_cache_bytes`: `"full"` Gaussian components with `quadratic_features`
+      only. Inside `fit` the feature matrix of the rows (two copies, $2n(T + d)$ numbers,
+      $T = d(d+1)/2$) is built once per fit instead of once per iteration when it takes at
+      most this many bytes (default $2^{30}$, 1 GiB); the E-step then runs on whole arrays
+      and `chunk_size` applies only outside `fit`. `0` never caches.
 
     Fit with `normix.fit_mixture` (or `normix.fit` from an initial `FiniteMixture`).
     """
@@ -83,6 +88,9 @@ class FiniteMixture(AbstractFusedEMModel):
     components: AbstractComponents
     weight_concentration: float = eqx.field(static=True)
     chunk_size: int | None = eqx.field(static=True)
+    feature_cache_bytes: int = eqx.field(static=True)
+    # files saved before the field existed load with its default (`normix.load`)
+    _fields_added_later = {"feature_cache_bytes": 2**30}  # noqa: RUF012 (read only)
 
     def __init__(
         self,
@@ -91,8 +99,18 @@ class FiniteMixture(AbstractFusedEMModel):
         *,
         weight_concentration: float = 1.0,
         chunk_size: int | None = None,
+        feature_cache_bytes: int = 2**30,
     ):
         components = _as_components(components)
+        if (
+            not isinstance(feature_cache_bytes, int)
+            or isinstance(feature_cache_bytes, bool)
+            or feature_cache_bytes < 0
+        ):
+            raise ValueError(
+                "FiniteMixture: `feature_cache_bytes` must be an int >= 0, got "
+                f"{feature_cache_bytes!r}."
+            )
         if chunk_size is not None:
             if not isinstance(chunk_size, int) or chunk_size < 1:
                 raise ValueError(
@@ -127,6 +145,7 @@ class FiniteMixture(AbstractFusedEMModel):
         self.components = components
         self.weight_concentration = float(weight_concentration)
         self.chunk_size = chunk_size
+        self.feature_cache_bytes = feature_cache_bytes
 
     # ------------------------------------------------------------------ accessors
     @property
@@ -278,13 +297,40 @@ class FiniteMixture(AbstractFusedEMModel):
         joint, _ = self._joint_log_prob_rows(x)
         return wn @ jax.nn.logsumexp(joint, axis=1)
 
+    def _chunked(self, x: Any) -> bool:
+        """Whether the E-step of `x` runs over row blocks (static). `QuadraticRows` (the
+        cached features inside `fit`) never do."""
+        if isinstance(x, QuadraticRows):
+            return False
+        return self.chunk_size is not None and self.chunk_size < x.shape[0]
+
+    def em_data(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> Any:
+        r"""Inside `fit`: the rows' quadratic features, built once (`QuadraticRows`), for
+        `"full"` Gaussian components with `quadratic_features` whose two feature copies
+        take at most `feature_cache_bytes`; otherwise `x`. The cached path does per
+        iteration only the two products of the E-step, where the per-block path also
+        rebuilds the $n\times T$ features (about 1.6-2x the time at n = 65,536, d = 32,
+        K = 16)."""
+        comps = self.components
+        if not (
+            isinstance(comps, GaussianComponents)
+            and comps.covariance_type == "full"
+            and comps.quadratic_features
+        ):
+            return x
+        n, d = x.shape
+        n_bytes = 2 * n * (d * (d + 1) // 2 + d) * x.dtype.itemsize
+        if n_bytes > self.feature_cache_bytes:
+            return x
+        return comps.quadratic_rows(x, weights)
+
     def _over_blocks(self, fn, x: Float[Array, "n d"], wn: Float[Array, " n"]):
         """`fn(x, wn)` (a pytree of sums over rows) over row blocks of `chunk_size` rows, as
         one `lax.scan` (zero-padded; padded rows have weight 0), or on all rows at once."""
+        if not self._chunked(x):
+            return fn(x, wn)
         n = x.shape[0]
         B = self.chunk_size
-        if B is None or B >= n:
-            return fn(x, wn)
         n_blocks = -(-n // B)
         pad = n_blocks * B - n
         xb = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)]).reshape(n_blocks, B, -1)
@@ -302,7 +348,7 @@ class FiniteMixture(AbstractFusedEMModel):
     ) -> tuple[MixtureStats, Float[Array, ""]]:
         total = jnp.sum(weights)
         mass, stats, ll = self._over_blocks(self._e_block, x, weights / total)
-        if self.chunk_size is not None and self.chunk_size < x.shape[0]:
+        if self._chunked(x):
             # the centre of the statistics is a model quantity (the same in every block),
             # not a sum
             stats = eqx.tree_at(lambda s: s.center, stats, self.components.center())

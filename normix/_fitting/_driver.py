@@ -22,7 +22,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._compiled import is_traced, jit_by_check_mode
-from .._em_model import AbstractEMModel
+from .._em_model import AbstractEMModel, AbstractPreparedDataEMModel
 from .._errors import branched_error_if, enum_error_if, error_if
 from ._host_checks import call_with_host_checks
 from ._results import EMResults
@@ -158,13 +158,14 @@ def _fit_impl(
     dtype = x.dtype
     nan = jnp.array(jnp.nan, dtype=dtype)
     false = jnp.array(False)
+    data = model.em_data(x, w) if isinstance(model, AbstractPreparedDataEMModel) else x
 
     carry = _Carry(
         model=model,
         prev=model,
         ll_prev=nan,
         step=jnp.array(0, dtype=jnp.int32),
-        solver_state=solver.init(model, x, w),
+        solver_state=solver.init(model, data, w),
         trace=jnp.full((max_steps + 1,), jnp.nan, dtype=dtype),
         finishing=jnp.array(max_steps == 0),
         stopped=false,
@@ -186,7 +187,7 @@ def _fit_impl(
 
     def body(c: _Carry) -> _Carry:
         k = c.step
-        new_model, ll, state = solver.step(c.model, x, w, c.solver_state)
+        new_model, ll, state = solver.step(c.model, data, w, c.solver_state)
         ll = jnp.asarray(ll).astype(dtype)
         term = solver.terminate(c.model, new_model, c.ll_prev, ll, state)
         if print_every > 0:
