@@ -6,6 +6,9 @@ rather than calling Equinox directly. By default they behave exactly like
 says). Inside [`checks_as_nan`][] they are traced with `on_error="nan"`: a failed check
 turns the guarded value into NaN instead of raising through a host callback.
 
+In NaN mode the check is normix's own `jnp.where`, applied per element of a `vmap`
+batch, not Equinox's, which NaNs the whole batch when one element fails.
+
 Why: JAX's persistent compilation cache does not store programs that contain host
 callbacks, and Equinox's raising checks are host callbacks. `normix.fit` called on
 concrete data therefore traces its program inside `checks_as_nan` (a program without
@@ -25,19 +28,39 @@ from contextvars import ContextVar
 from typing import Any
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 from jaxtyping import ArrayLike
 
 _ON_ERROR: ContextVar[str] = ContextVar("normix_on_error", default="default")
 
 
+def _nan_if(x: Any, pred: ArrayLike) -> Any:
+    """The floating-point leaves of `x` replaced by NaN where `any(pred)`, per batch
+    element under `vmap` (Equinox's NaN mode reduces `pred` over the whole vmapped batch,
+    so one failing dataset or start would turn every other one into NaN too)."""
+    bad = jnp.any(jnp.asarray(pred))
+
+    def one(leaf: Any) -> Any:
+        if eqx.is_inexact_array(leaf):
+            return jnp.where(bad, jnp.asarray(jnp.nan, leaf.dtype), leaf)
+        return leaf
+
+    return jax.tree.map(one, x)
+
+
 def error_if(x: Any, pred: ArrayLike, msg: str) -> Any:
     """`eqx.error_if(x, pred, msg)` in the current check mode (see the module doc)."""
-    return eqx.error_if(x, pred, msg, on_error=_ON_ERROR.get())  # pyright: ignore
+    if _ON_ERROR.get() == "nan":
+        return _nan_if(x, pred)
+    return eqx.error_if(x, pred, msg)
 
 
 def branched_error_if(x: Any, pred: ArrayLike, index: ArrayLike, msgs: Sequence[str]) -> Any:
     """`eqx.branched_error_if(x, pred, index, msgs)` in the current check mode."""
-    return eqx.branched_error_if(x, pred, index, msgs, on_error=_ON_ERROR.get())  # pyright: ignore
+    if _ON_ERROR.get() == "nan":
+        return _nan_if(x, pred)
+    return eqx.branched_error_if(x, pred, index, msgs)
 
 
 def enum_error_if(token: Any, pred: ArrayLike, item: Any) -> Any:

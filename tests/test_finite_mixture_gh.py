@@ -268,3 +268,41 @@ def test_free_p_gh_mixture_fits_two_nig_clusters():
     ari_truth = adjusted_rand_score(labels, np.asarray(truth.predict(x)))
     assert ari_truth > 0.9
     assert ari >= ari_truth - 0.01
+
+
+def test_reg_covar_keeps_gh_components_finite_on_a_constant_column():
+    """`reg_covar` reaches Sigma_k before it is factorised: with a constant column the
+    unregularised M-step estimate is singular, and regularising the factor afterwards (as
+    before 2026-12-07) came too late (NaN at the first step)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    x[:100, :2] += 4.0
+    x[:, 2] = 5.0
+    res = fit_mixture(x, 2, component=normix.StudentT, reg_covar=1e-3, key=jax.random.key(0))
+    assert res.result != normix.EMResults.nonfinite and int(res.n_steps) > 2
+    stacked = res.model.components.model
+    cov = np.asarray(eqx.filter_vmap(lambda m: m.covariance.as_matrix())(stacked))
+    assert np.all(np.isfinite(cov))
+    # the constant coordinate's dispersion is reg_covar (its scatter is 0), up to the
+    # scale gauge's rescaling of Sigma (E[Y] = 1)
+    assert np.all((cov[:, 2, 2] > 0.9e-3) & (cov[:, 2, 2] < 1.1e-3))
+    # (not a monotone likelihood: the regularised M-step maximises no likelihood here,
+    # which is unbounded as the constant coordinate's dispersion goes to 0)
+    assert np.isfinite(float(res.log_likelihood))
+
+
+@pytest.mark.slow
+def test_degenerate_collapse_with_throw_false_returns_nonfinite():
+    """A VG component collapsing onto a repeated point (its density is unbounded at mu):
+    with `throw=False` the fit returns a `nonfinite` result holding the last finite
+    iterate; a parameter check failing inside the loop used to raise instead."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    x = np.concatenate([x, np.repeat(x[:1], 100, axis=0)])
+    res = fit_mixture(
+        x, 2, component=normix.VarianceGamma, reg_covar=1e-3, key=jax.random.key(0), throw=False
+    )
+    assert res.result == normix.EMResults.nonfinite and int(res.n_steps) > 0
+    leaves = jax.tree.leaves(eqx.filter(res.model, eqx.is_inexact_array))
+    assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in leaves)
+    assert np.isfinite(float(res.log_likelihood))

@@ -89,16 +89,29 @@ def x():
     return jr.normal(jr.key(0), (50,)) * 2.0 + 1.0
 
 
-def test_failed_check_inside_the_loop_raises_as_under_jit(x):
-    # a check failing at iterate 3 raises, with `throw=False` too, on both paths
-    for throw in (False, True):
-        with pytest.raises(Exception, match="CheckedGauss: `scale` must be finite and > 0"):
-            fit(_start(3), x, max_steps=6, throw=throw)
-        with pytest.raises(Exception, match="CheckedGauss: `scale` must be finite and > 0"):
-            jax.jit(lambda d, t=throw: fit(_start(3), d, max_steps=6, throw=t))(x)
-    starts = jax.tree.map(lambda a: jnp.stack([a, a]), _start(3))
-    with pytest.raises(Exception, match="CheckedGauss: `scale`"):
-        fit_multistart(starts, x, max_steps=6, throw=False)
+def test_failed_check_inside_the_loop(x):
+    # a check failing at iterate 3: `throw=True` raises that exact check, on both paths;
+    # `throw=False` never raises from inside the loop, it ends `nonfinite` with the last
+    # finite iterate, the same on both paths
+    with pytest.raises(Exception, match="CheckedGauss: `scale` must be finite and > 0"):
+        fit(_start(3), x, max_steps=6, throw=True)
+    with pytest.raises(Exception, match="CheckedGauss: `scale` must be finite and > 0"):
+        jax.jit(lambda d: fit(_start(3), d, max_steps=6, throw=True))(x)
+    direct = fit(_start(3), x, max_steps=6, throw=False)
+    jitted = jax.jit(lambda d: fit(_start(3), d, max_steps=6, throw=False))(x)
+    for res in (direct, jitted):
+        assert res.result == EMResults.nonfinite
+        assert int(res.n_steps) == 2 and int(res.model.g.t) == 2
+        assert np.isfinite(float(res.log_likelihood))
+    # one failing start no longer takes the others down with it
+    late = CheckedGauss(_Gauss(jnp.array(0.0), jnp.array(1.0), jnp.array(10), 3))  # never t=3
+    starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), _start(3), late)
+    best, each = fit_multistart(starts, x, max_steps=6, throw=False)
+    assert jax.tree.map(lambda a: a[0], each).result == EMResults.nonfinite
+    assert best.result == EMResults.max_steps_reached and int(best.n_steps) == 6
+    # all starts failing: the multistart's own `throw` reports the result code
+    with pytest.raises(Exception, match="non-finite"):
+        fit_multistart(jax.tree.map(lambda a: jnp.stack([a, a]), _start(3)), x, max_steps=6)
 
 
 def test_concrete_fit_equals_jitted_fit(x):
@@ -167,5 +180,6 @@ def test_fit_inside_jit_on_constants_uses_the_raising_program(x):
     out = jax.jit(lambda: fit(_start(100), data, max_steps=6, throw=False).log_likelihood)()
     ref = fit(_start(100), data, max_steps=6, throw=False).log_likelihood
     np.testing.assert_array_equal(out, ref)
+    # (the NaN-mode program would report the result code, not the check)
     with pytest.raises(Exception, match="CheckedGauss: `scale`"):
-        jax.jit(lambda: fit(_start(3), data, max_steps=6, throw=False).log_likelihood)()
+        jax.jit(lambda: fit(_start(3), data, max_steps=6, throw=True).log_likelihood)()

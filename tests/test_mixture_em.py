@@ -247,3 +247,25 @@ def test_select_ranks_by_criterion(nig_sample, nig_fit):
     assert "NormalInverseGaussian" in sel.table()
     with pytest.raises(ValueError, match="criterion"):
         normix.select(nig_sample, families=families, criterion="hqc")
+
+
+def test_parameter_counts_leave_out_a_fixed_gig_index():
+    """AIC / BIC count free parameters: the hyperbolic law and GH with `fix_p=True` hold
+    the GIG index p fixed, so they have one fewer than GH (as many as NIG, whose
+    inverse-Gaussian subordinator is GIG with p = -1/2); Student-t fixes gamma = 0."""
+    d = 2
+    mu, gamma, cov = jnp.zeros(d), jnp.ones(d), jnp.eye(d)
+    base = 2 * d + d * (d + 1) // 2 - 1  # mu, gamma, Sigma, less the scale gauge
+    gh = normix.GeneralizedHyperbolic(mu, gamma, cov, 1.0, 1.0, 1.0)
+    assert gh.n_parameters() == base + 3
+    assert (
+        normix.GeneralizedHyperbolic(mu, gamma, cov, 1.0, 1.0, 1.0, fix_p=True).n_parameters()
+        == base + 2
+    )
+    assert normix.Hyperbolic(mu, gamma, cov, 1.0, 1.0).n_parameters() == base + 2
+    assert normix.NormalInverseGaussian(mu, gamma, cov, 1.0, 1.0).n_parameters() == base + 2
+    assert normix.StudentT(mu, cov, 3.0).n_parameters() == base + 2 - d
+    F, D = jnp.ones((d, 1)), jnp.ones(d)
+    fgh = normix.FactorGeneralizedHyperbolic(mu, gamma, F, D, 1.0, 1.0, 1.0)
+    fixed = normix.FactorGeneralizedHyperbolic(mu, gamma, F, D, 1.0, 1.0, 1.0, fix_p=True)
+    assert fixed.n_parameters() == fgh.n_parameters() - 1

@@ -10,6 +10,7 @@ starts are built and fitted as *one* `vmap`ped batch (`normix.fit_multistart`) a
 start with the highest final log-likelihood is kept.
 """
 
+import operator
 from typing import Any
 
 import equinox as eqx
@@ -25,6 +26,7 @@ from .._distributions import GIG, Gamma, InverseGamma, InverseGaussian, Multivar
 from .._fitting import AbstractEMSolver, EMResult, fit, fit_multistart, validate_data
 from .._fitting._host_checks import call_with_host_checks
 from .._mixtures import AbstractNormalMixture
+from ._components import empty_components
 from ._gaussian import GaussianComponents, check_covariance_type
 from ._init import kmeans_responsibilities, random_responsibilities
 from ._mixture import FiniteMixture, MixtureStats
@@ -73,8 +75,15 @@ def gaussian_from_responsibilities(
     total = jnp.sum(w)
     wn = w / total
     mean = wn @ x
+    resp_w = resp * wn[:, None]
+    mass = jnp.sum(resp_w, axis=0)
+    # two passes: the statistics are centred at the components' means, so the covariances
+    # lose nothing to far-apart clusters (see GaussianComponents, "Centring")
+    empty = empty_components(mass)
+    means = (resp_w.T @ x) / jnp.where(empty, 1.0, mass)[:, None]
+    means = jnp.where(empty[:, None], mean[None, :], means)
     placeholder = GaussianComponents(
-        jnp.broadcast_to(mean, (K, x.shape[1])),
+        means,
         _global_precision_cholesky(x, w, covariance_type, K, reg_covar),
         covariance_type,
         reg_covar=reg_covar,
@@ -90,9 +99,7 @@ def gaussian_from_responsibilities(
         weight_concentration=weight_concentration,
         chunk_size=chunk_size,
     )
-    resp_w = resp * wn[:, None]
-    mass = jnp.sum(resp_w, axis=0)
-    _, aux = placeholder.log_prob_rows(x)  # the centred rows (centre = data mean)
+    _, aux = placeholder.log_prob_rows(x)
     stats = placeholder.e_step(x, resp_w, mass, aux)
     return mixture.m_step(MixtureStats(mass=mass, components=stats, total_weight=total))
 
@@ -165,6 +172,19 @@ def _check_component(component: Any, covariance: str) -> None:
         "(GeneralizedHyperbolic, NormalInverseGaussian, NormalInverseGamma, VarianceGamma, "
         f"StudentT, Hyperbolic), got {component!r}."
     )
+
+
+def _count_argument(value: Any, name: str) -> int:
+    """`value` as a Python int >= 1 (NumPy integers accepted), else a ValueError."""
+    if isinstance(value, bool):
+        value = None
+    try:
+        count = operator.index(value)
+    except TypeError:
+        count = 0
+    if count < 1:
+        raise ValueError(f"fit_mixture: `{name}` must be an int >= 1, got {value!r}.")
+    return count
 
 
 def initial_mixture(
@@ -247,13 +267,14 @@ def fit_mixture(
     - `n_init`: number of starts, fitted as one `vmap`ped batch; the best is kept.
     - `init`: `"kmeans++"` (default), `"random"` (random responsibilities) or an initial
       `FiniteMixture` (then `n_init`, `covariance`, `component`, `chunk_size` are taken
-      from it).
+      from it, and `reg_covar`, `weight_concentration`, `covariance_prior` too: passing
+      other values than their defaults with it is an error).
     - `key`: PRNG key for the starts (required unless `init` is a model).
     - `max_steps`, `tol`: at most `max_steps` EM iterations; stop when the mean
       log-likelihood changes by less than `tol` (absolute, nats per observation; as
       scikit-learn's `tol`). Ignored if `solver` is given.
     - `reg_covar`: added to the diagonal of every covariance ($\Sigma_k$ for GH-family
-      components) after each M-step.
+      components) in each M-step.
     - `weight_concentration`: $\alpha \ge 1$ of a symmetric Dirichlet prior on the weights
       (MAP EM; `1` = maximum likelihood).
     - `covariance_prior`: strength $\nu \ge 0$ (in pseudo-observations) of a conjugate
@@ -276,10 +297,8 @@ def fit_mixture(
     **Errors:** `ValueError` if $K$ exceeds the number of distinct (positively weighted)
     rows of `X` (checked when `X` is concrete), or if $K > n$.
     """
-    if not isinstance(n_components, int) or isinstance(n_components, bool) or n_components < 1:
-        raise ValueError(f"fit_mixture: `n_components` must be an int >= 1, got {n_components!r}.")
-    if not isinstance(n_init, int) or n_init < 1:
-        raise ValueError(f"fit_mixture: `n_init` must be an int >= 1, got {n_init!r}.")
+    n_components = _count_argument(n_components, "n_components")
+    n_init = _count_argument(n_init, "n_init")
     x, w = validate_data(X, weights)
     if x.ndim != 2:
         raise ValueError(f"fit_mixture: `X` must have shape (n, d), got {x.shape}.")
@@ -299,6 +318,22 @@ def fit_mixture(
         solver = MixtureEM(tol=float(tol))
     user_weights = None if weights is None else w
     if isinstance(init, FiniteMixture):
+        overridden = [
+            name
+            for name, value, default in (
+                ("reg_covar", reg_covar, 1e-6),
+                ("weight_concentration", weight_concentration, 1.0),
+                ("covariance_prior", covariance_prior, 0.0),
+            )
+            if value != default
+        ]
+        if overridden:
+            raise ValueError(
+                f"fit_mixture: {', '.join(overridden)} cannot be combined with an initial "
+                "model, which carries its own (`GaussianComponents(..., reg_covar=, "
+                "prior_strength=)`, `StackedComponents(..., reg_covar=)`, "
+                "`FiniteMixture(..., weight_concentration=)`); set them there."
+            )
         if init.n_components != n_components:
             raise ValueError(
                 f"fit_mixture: the initial model has {init.n_components} components, "

@@ -351,7 +351,7 @@ class FiniteMixture(AbstractFusedEMModel, AbstractPreparedDataEMModel):
         if self._chunked(x):
             # the centre of the statistics is a model quantity (the same in every block),
             # not a sum
-            stats = eqx.tree_at(lambda s: s.center, stats, self.components.center())
+            stats = eqx.tree_at(lambda s: s.center, stats, self.components.stats_center())
         return MixtureStats(mass=mass, components=stats, total_weight=total), ll
 
     def e_step(self, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> MixtureStats:

@@ -22,9 +22,12 @@ routinely produces expected statistics whose GIG maximiser lies on the family's 
 (`normix/_mixtures/_gig_m_step.py`), so every component keeps finite parameters and EM
 stays monotone.
 
-`reg_covar` is added to the diagonal of every dispersion matrix $\Sigma_k$ after the
-M-step (as in scikit-learn's Gaussian mixtures), so a component collapsing onto a few
-(or duplicated) points stays positive definite.
+`reg_covar` is added to the diagonal of every dispersion matrix $\Sigma_k$ in the M-step
+(as in scikit-learn's Gaussian mixtures), so a component collapsing onto a few (or
+duplicated) points, or data with a constant column, stays positive definite. It is added
+to the statistic $\mathbb{E}[XX^\top Y^{-1}]$, which enters the closed-form $\Sigma$ with
+coefficient one, so it reaches $\Sigma$ before the Cholesky factorisation (a singular
+estimate regularised after factorising would already be NaN).
 """
 
 from typing import Self
@@ -35,7 +38,6 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._covariance import DenseCovariance
 from .._mixtures import AbstractNormalMixture, NormalMixtureStats
 from .._mixtures._stats import posterior_mixture_stats
 from ._components import AbstractComponents, empty_components
@@ -57,12 +59,12 @@ def _select_rows(keep_new: Array, new, old):
     return jax.tree.map(pick, new, old)
 
 
-def _regularise(model: AbstractNormalMixture, reg_covar: float) -> AbstractNormalMixture:
-    r"""$\Sigma \to \Sigma + \text{reg\_covar}\, I$ for one (unbatched) component."""
-    sigma = model.covariance.as_matrix()
-    eye = jnp.eye(model.dim, dtype=sigma.dtype)
-    cov = DenseCovariance(jnp.linalg.cholesky(sigma + reg_covar * eye))
-    return model.with_joint(eqx.tree_at(lambda j: j.covariance, model.joint, cov))
+def _regularise(stats: NormalMixtureStats, reg_covar: float) -> NormalMixtureStats:
+    r"""Statistics whose M-step gives $\Sigma + \text{reg\_covar}\, I$: the closed-form
+    $\Sigma$ (`normal_part_mle`, `symmetric_normal_part_mle`) is
+    $\mathbb{E}[XX^\top Y^{-1}]$ plus terms free of it."""
+    eye = jnp.eye(stats.x.shape[-1], dtype=stats.xx_inv_y.dtype)
+    return eqx.tree_at(lambda s: s.xx_inv_y, stats, stats.xx_inv_y + reg_covar * eye)
 
 
 class StackedComponents(AbstractComponents):
@@ -72,7 +74,7 @@ class StackedComponents(AbstractComponents):
 
     - `model`: an `AbstractNormalMixture` whose array leaves all have a leading axis $K$
       (build it with `eqx.filter_vmap` over a constructor, or `stack_components`).
-    - `reg_covar`: added to the diagonal of each $\Sigma_k$ after every M-step (default
+    - `reg_covar`: added to the diagonal of each $\Sigma_k$ in every M-step (default
       `1e-6`; `0` switches it off).
     """
 
@@ -154,8 +156,8 @@ class StackedComponents(AbstractComponents):
         reg = self.reg_covar
 
         def one(m: AbstractNormalMixture, s: NormalMixtureStats) -> AbstractNormalMixture:
-            new = m.m_step(s)  # free-p GH: the boundary-aware GIG M-step (_gig_m_step.py)
-            return _regularise(new, reg) if reg > 0 else new
+            # free-p GH: the boundary-aware GIG M-step (_gig_m_step.py)
+            return m.m_step(_regularise(s, reg) if reg > 0 else s)
 
         new = eqx.filter_vmap(one)(self.model, stats)
         new = _select_rows(~empty_components(mass), new, self.model)

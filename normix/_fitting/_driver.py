@@ -12,6 +12,7 @@ that is returned, and the compiled program holds one copy of the E-step, not two
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import equinox as eqx
@@ -23,7 +24,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from .._compiled import is_traced, jit_by_check_mode
 from .._em_model import AbstractEMModel, AbstractPreparedDataEMModel
-from .._errors import branched_error_if, enum_error_if, error_if
+from .._errors import branched_error_if, checks_as_nan, enum_error_if, error_if
 from ._host_checks import call_with_host_checks
 from ._results import EMResults
 from ._solvers import EM, AbstractEMSolver
@@ -187,7 +188,11 @@ def _fit_impl(
 
     def body(c: _Carry) -> _Carry:
         k = c.step
-        new_model, ll, state = solver.step(c.model, data, w, c.solver_state)
+        # throw=False: a check failing inside an iteration (a constructor's parameter check
+        # on a degenerate M-step) gives NaN, so the fit ends `nonfinite` with the last
+        # finite iterate instead of raising
+        with contextlib.nullcontext() if throw else checks_as_nan():
+            new_model, ll, state = solver.step(c.model, data, w, c.solver_state)
         ll = jnp.asarray(ll).astype(dtype)
         term = solver.terminate(c.model, new_model, c.ll_prev, ll, state)
         if print_every > 0:
@@ -317,7 +322,10 @@ def fit(
     - `solver`: the iteration and stopping rule; default `EM()`.
     - `max_steps`: maximum number of EM iterations (static: fixes the trace length).
     - `throw`: raise (also under `jit`) if the fit ends `nonfinite` or
-      `max_steps_reached`; otherwise read `result.result`.
+      `max_steps_reached`, with the exact failed check when one inside an iteration made
+      it non-finite; otherwise read `result.result` (with `throw=False` nothing inside
+      the loop raises: a failed check ends the fit `nonfinite`, returning the last
+      finite iterate). Invalid data raise either way.
     - `verbose`: `True` or an int `k` prints step, log-likelihood and change every `k`
       steps from inside the compiled loop.
     - `key`: PRNG key passed to `initialize` when a class is given.

@@ -19,8 +19,9 @@ class EMResults(eqx.Enumeration):
 
     successful = ""
     max_steps_reached = (
-        "EM reached `max_steps` before its stopping rule held (relative log-likelihood "
-        "change <= rtol and parameter change <= param_rtol). Increase `max_steps`, loosen "
+        "EM reached `max_steps` before its stopping rule held (EM / ECM / SQUAREM: "
+        "relative log-likelihood change <= rtol and parameter change <= param_rtol; "
+        "MixtureEM: absolute log-likelihood change < tol). Increase `max_steps`, loosen "
         "the solver's tolerances, start from a better initial model, or pass "
         "`throw=False` and inspect `result.trace`, `result.ll_converged` and "
         "`result.params_converged`."
@@ -36,5 +37,7 @@ class EMResults(eqx.Enumeration):
     decreased = (
         "The log-likelihood decreased between EM iterations by more than the solver's "
         "`decrease_tol`. EM is monotone, so an M-step is inexact (an inner solver did not "
-        "converge) or the model's E- and M-steps are inconsistent. Inspect `result.trace`."
+        "converge) or the model's E- and M-steps are inconsistent; with priors (MAP EM: "
+        "`weight_concentration`, `covariance_prior`) or `reg_covar` the penalised "
+        "objective rises while the likelihood may drop. Inspect `result.trace`."
     )

@@ -408,9 +408,10 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
 
     def n_parameters(self) -> int:
         r"""$2d$ ($\mu, \gamma$) $+\ dr - r(r-1)/2$ ($F$ up to rotation) $+\ d$ ($D$) $+$ the
-        subordinator's, less one for the scale gauge."""
+        subordinator's, less one for the scale gauge (and one more when $p$ is held fixed)."""
         d, r = self.dim, self.rank
-        return 3 * d + d * r - r * (r - 1) // 2 + self.subordinator.n_parameters() - 1
+        sub = self.subordinator.n_parameters() - int(self.mixture.fix_p)
+        return 3 * d + d * r - r * (r - 1) // 2 + sub - 1
 
     @classmethod
     def initialize(

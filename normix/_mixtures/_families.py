@@ -59,6 +59,7 @@ class VarianceGamma(AbstractNormalMixture):
     joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointVarianceGamma
     gauge_on_inverse_moment: ClassVar[bool] = False
     symmetric: ClassVar[bool] = False
+    fix_p: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -100,6 +101,7 @@ class NormalInverseGamma(AbstractNormalMixture):
     joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointNormalInverseGamma
     gauge_on_inverse_moment: ClassVar[bool] = True
     symmetric: ClassVar[bool] = False
+    fix_p: ClassVar[bool] = False
 
     def __init__(
         self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, shape: ArrayLike, rate: ArrayLike
@@ -124,6 +126,7 @@ class StudentT(AbstractNormalMixture):
     joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointNormalInverseGamma
     gauge_on_inverse_moment: ClassVar[bool] = True
     symmetric: ClassVar[bool] = True
+    fix_p: ClassVar[bool] = False
 
     def __init__(self, mu: ArrayLike, cov: Cov, df: ArrayLike):
         mu = jnp.asarray(mu)
@@ -155,6 +158,7 @@ class NormalInverseGaussian(AbstractNormalMixture):
     joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointNormalInverseGaussian
     gauge_on_inverse_moment: ClassVar[bool] = False
     symmetric: ClassVar[bool] = False
+    fix_p: ClassVar[bool] = False
 
     def __init__(
         self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, mean: ArrayLike, shape: ArrayLike
@@ -222,6 +226,7 @@ class Hyperbolic(AbstractNormalMixture):
     joint_family: ClassVar[type[AbstractJointNormalMixture]] = JointGeneralizedHyperbolic
     gauge_on_inverse_moment: ClassVar[bool] = False
     symmetric: ClassVar[bool] = False
+    fix_p: ClassVar[bool] = True
 
     def __init__(self, mu: ArrayLike, gamma: ArrayLike, cov: Cov, a: ArrayLike, b: ArrayLike):
         mu = jnp.asarray(mu)

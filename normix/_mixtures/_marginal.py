@@ -64,6 +64,9 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
     joint_family: eqx.AbstractClassVar[type[AbstractJointNormalMixture]]
     gauge_on_inverse_moment: eqx.AbstractClassVar[bool]
     symmetric: eqx.AbstractClassVar[bool]
+    # p of a GIG subordinator held fixed by the fit (Hyperbolic; GH with fix_p=True): one
+    # parameter fewer for AIC / BIC
+    fix_p: eqx.AbstractVar[bool]
 
     @abc.abstractmethod
     def subordinator_m_step(
@@ -258,8 +261,9 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return (weights @ self._log_prob_rows(x)) / jnp.sum(weights)
 
     def n_parameters(self) -> int:
-        """Free parameters of the law of $X$ (for AIC/BIC); γ is not counted when fixed at 0."""
-        return self.joint.n_parameters() - (self.dim if self.symmetric else 0)
+        """Free parameters of the law of $X$ (for AIC/BIC); γ is not counted when fixed at 0,
+        nor the GIG index $p$ when the fit holds it fixed (`fix_p`)."""
+        return self.joint.n_parameters() - (self.dim if self.symmetric else 0) - int(self.fix_p)
 
     @classmethod
     def initialize(
