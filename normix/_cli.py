@@ -70,6 +70,47 @@ class CLIError(Exception):
 
 
 # ---------------------------------------------------------------------------- helpers
+def _int_at_least(low: int):
+    """An argparse type: an int >= `low` (argparse reports anything else, exit status 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _scale(text: str) -> float:
+    """An argparse type: a finite, non-zero float."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value == 0:
+        raise argparse.ArgumentTypeError(f"must be finite and non-zero, got {text}")
+    return value
+
+
+def _check_output_paths(args: argparse.Namespace) -> None:
+    """Fail before any fitting if an output file cannot be created (missing folder)."""
+    if args.command == "demo":
+        return
+    for name in ("out", "model_out"):
+        path = getattr(args, name, None)
+        if path is None:
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise CLIError(f"cannot write {path}: the folder {folder} does not exist.")
+        if os.path.isdir(path):
+            raise CLIError(f"cannot write {path}: it is a folder; give a file name.")
+
+
 def _family(name: str) -> str:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
@@ -805,7 +846,7 @@ def _parser() -> argparse.ArgumentParser:
                 "--drop-nan", action="store_true", help="drop rows with missing/NaN values"
             )
             p.add_argument(
-                "--scale", type=float, default=1.0, help="multiply the data by this (e.g. 100)"
+                "--scale", type=_scale, default=1.0, help="multiply the data by this (e.g. 100)"
             )
         p.add_argument("--no-cache", action="store_true", help="no persistent compilation cache")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -814,7 +855,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="normix-demo", help="folder for the plots")
     demo.add_argument("--quick", action="store_true", help="last 1000 days, 2 stocks (smoke test)")
     demo.add_argument("--families", help=f"comma list (default {','.join(DEMO_FAMILIES)})")
-    demo.add_argument("--max-steps", type=int, default=500)
+    demo.add_argument("--max-steps", type=_int_at_least(0), default=500)
     demo.add_argument("--no-plots", action="store_true")
     common(demo, data=False)
     demo.set_defaults(func=_cmd_demo)
@@ -823,7 +864,7 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("file", help="CSV file")
     fit.add_argument("--family", "-f", default="gh", help="family (default gh)")
     fit.add_argument("--out", "-o", help="model file (default FILE.FAMILY.nx)")
-    fit.add_argument("--max-steps", type=int, default=500)
+    fit.add_argument("--max-steps", type=_int_at_least(0), default=500)
     common(fit)
     fit.set_defaults(func=_cmd_fit)
 
@@ -832,7 +873,7 @@ def _parser() -> argparse.ArgumentParser:
     sel.add_argument("--families", help="comma list (default: all)")
     sel.add_argument("--criterion", choices=("aic", "bic"), default="bic")
     sel.add_argument("--out", "-o", help="save the best model here")
-    sel.add_argument("--max-steps", type=int, default=500)
+    sel.add_argument("--max-steps", type=_int_at_least(0), default=500)
     common(sel)
     sel.set_defaults(func=_cmd_select)
 
@@ -856,9 +897,9 @@ def _parser() -> argparse.ArgumentParser:
     cl.add_argument("-k", default="2..8", help="K, K1,K2,... or A..B (default 2..8)")
     cl.add_argument("--component", default="gaussian", help="gaussian (default) or a family")
     cl.add_argument("--criterion", choices=("aic", "bic"), default="bic")
-    cl.add_argument("--n-init", type=int, default=3)
+    cl.add_argument("--n-init", type=_int_at_least(1), default=3)
     cl.add_argument("--seed", type=int, default=0)
-    cl.add_argument("--max-steps", type=int, default=200)
+    cl.add_argument("--max-steps", type=_int_at_least(0), default=200)
     cl.add_argument("--out", "-o", help="write the cluster labels (CSV)")
     cl.add_argument("--model-out", help="save the best mixture")
     common(cl)
@@ -874,8 +915,12 @@ def main(argv: list[str] | None = None) -> int:
         print("\nStart with: normix demo")
         return 0
     try:
+        _check_output_paths(args)
         return int(args.func(args))
     except CLIError as e:
+        print(f"normix: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file that could not be read or written
         print(f"normix: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -237,6 +237,14 @@ class AbstractExponentialFamily(AbstractEMModel):
         cls, x: Array, weights: Float[Array, " n"], *, key: PRNGKeyArray | None = None
     ) -> Self:
         """The MLE itself (an exponential family needs no iterative start)."""
+        x = jnp.asarray(x)
+        if x.ndim != 1 + cls.event_ndim:
+            shape = "(n,)" if cls.event_ndim == 0 else "(n, d)"
+            hint = " For one series use X[:, None]." if x.ndim == cls.event_ndim == 1 else ""
+            raise ValueError(
+                f"{cls.__name__}: the data must have shape {shape}, one row per observation; "
+                f"got shape {x.shape}.{hint}"
+            )
         return cls.fit(x, weights)
 
     @classmethod

@@ -29,6 +29,16 @@ def require_scalar(name: str, value: Array, owner: str) -> None:
         )
 
 
+def require_rows(x: Array, owner: str) -> None:
+    """Trace-time check that `x` is an `(n, d)` matrix, one row per observation."""
+    if x.ndim != 2:
+        hint = " For one series use X[:, None]." if x.ndim == 1 else ""
+        raise ValueError(
+            f"{owner}: the data must have shape (n, d), one row per observation; got shape "
+            f"{x.shape}.{hint}"
+        )
+
+
 def split_batch(x: Array, event_shape: tuple[int, ...], owner: str) -> tuple[int, ...]:
     """Return the batch shape of `x` given the event shape, or raise a clear `ValueError`."""
     n_event = len(event_shape)

@@ -186,6 +186,25 @@ def test_other_bad_inputs(capsys, tmp_path, csv2):
     assert rc == 2 and "no such model file" in err
 
 
+def test_bad_options_fail_before_fitting(capsys, tmp_path, csv2):
+    """Out-of-range numbers are argparse errors and a missing output folder is reported
+    before anything is fitted: exit status 2 and one `normix: error` line, no traceback."""
+    for argv, words in (
+        (("fit", csv2, "--max-steps", "-1"), "--max-steps: must be >= 0"),
+        (("cluster", csv2, "-k", "2", "--n-init", "0"), "--n-init: must be >= 1"),
+        (("fit", csv2, "--scale", "0"), "--scale: must be finite and non-zero"),
+        (("fit", csv2, "--scale", "nan"), "--scale: must be finite and non-zero"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            run(capsys, *argv)
+        assert exc.value.code == 2 and words in capsys.readouterr().err
+    missing = tmp_path / "no" / "such" / "m.nx"
+    rc, _, err = run(capsys, "fit", csv2, "--out", missing)
+    assert rc == 2 and "does not exist" in err and "Traceback" not in err
+    rc, _, err = run(capsys, "cluster", csv2, "-k", "2", "--model-out", tmp_path)
+    assert rc == 2 and "is a folder" in err
+
+
 def test_score_dimension_mismatch(capsys, tmp_path, csv2):
     m = normix.MultivariateNormal(np.zeros(3), np.eye(3))
     normix.save(tmp_path / "m3.nx", m)

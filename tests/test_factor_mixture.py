@@ -213,8 +213,15 @@ def test_fit_argument_errors(nig_case):
     true, x, _ = nig_case
     with pytest.raises(ValueError, match="rank"):
         normix.fit(normix.FactorNormalInverseGaussian, x)
-    with pytest.raises(ValueError, match="rank"):
-        normix.fit(normix.FactorNormalInverseGaussian, x, rank=D_SIM)
+    with pytest.raises(ValueError, match=f"got rank={D_SIM}"):  # the value, not a tracer
+        normix.fit(normix.FactorNormalInverseGaussian, x, rank=np.int64(D_SIM))
+    # a NumPy integer (e.g. from np.arange) is a rank like a Python int
+    a = normix.fit(
+        normix.FactorNormalInverseGaussian, x, rank=np.int64(2), max_steps=2, throw=False
+    )
+    b = normix.fit(normix.FactorNormalInverseGaussian, x, rank=2, max_steps=2, throw=False)
+    assert a.model.rank == 2
+    np.testing.assert_array_equal(a.log_likelihood, b.log_likelihood)
     with pytest.raises(TypeError, match="model class"):
         normix.fit(true, x, rank=2)
     with pytest.raises(TypeError, match="ECM"):

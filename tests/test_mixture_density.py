@@ -112,7 +112,9 @@ def test_gh_limits_agree_with_named_families():
 def test_monte_carlo_moments(name, key):
     model = FAMILIES_2D[name]
     if name == "skew-t":  # needs shape > 4 for a finite kurtosis
-        model = normix.NormalInverseGamma(model.mu, model.gamma, model.covariance, shape=9.0, rate=8.0)
+        model = normix.NormalInverseGamma(
+            model.mu, model.gamma, model.covariance, shape=9.0, rate=8.0
+        )
     n_batches, per_batch = 40, 10_000
     x = np.asarray(model.sample(key, (n_batches, per_batch)))
 
@@ -124,9 +126,7 @@ def test_monte_carlo_moments(name, key):
         return m, cov, (c**3).mean(0) / sd**3, (c**4).mean(0) / sd**4 - 3
 
     est = [moments(b) for b in x]
-    for i, truth in enumerate(
-        [model.mean(), model.cov(), model.skewness(), model.kurtosis()]
-    ):
+    for i, truth in enumerate([model.mean(), model.cov(), model.skewness(), model.kurtosis()]):
         vals = np.stack([e[i] for e in est])
         se = vals.std(0, ddof=1) / np.sqrt(n_batches)
         err = np.abs(vals.mean(0) - np.asarray(truth))
@@ -205,3 +205,18 @@ def test_posterior_is_gig():
 
     for y in [0.3, 1.0, 2.5]:
         assert float(jnp.exp(post.log_prob(y))) == pytest.approx(unnorm(y), rel=1e-10)
+
+
+@pytest.mark.parametrize("df", [10.0, 5.0, 3.5, 3.0, 2.5])
+def test_student_t_moments_match_scipy_where_they_exist(df):
+    """Cov X = E[Y] Sigma + Var(Y) gamma gamma^T with gamma = 0: the second term is 0 even
+    when Var Y is infinite (2 < nu <= 4; it was NaN). Skewness exists for nu > 3,
+    kurtosis is infinite for nu <= 4; scipy's Student-t moments are the reference."""
+    t = normix.StudentT(jnp.zeros(2), 2.0 * jnp.eye(2), df)
+    _, var, skew, kurt = st.t.stats(df, moments="mvsk")
+    np.testing.assert_allclose(np.diag(t.cov()), 2.0 * var, rtol=1e-12)
+    np.testing.assert_allclose(t.skewness(), skew, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(t.kurtosis(), kurt, rtol=1e-10)
+    skewed = normix.NormalInverseGamma(jnp.zeros(2), jnp.array([0.0, 0.5]), jnp.eye(2), 1.5, 1.5)
+    cov = np.asarray(skewed.cov())  # Var Y infinite: only the skewed coordinate's is
+    assert cov[0, 0] == pytest.approx(3.0) and cov[0, 1] == 0 and cov[1, 1] == np.inf

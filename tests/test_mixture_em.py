@@ -186,6 +186,15 @@ def test_bad_input_errors(nig_sample):
         normix.fit(normix.VarianceGamma, jnp.asarray(const))
     with pytest.raises(Exception, match="1 row"):
         normix.fit(TRUE_NIG, jnp.asarray(x), max_steps=3)
+    # one series as a 1-D array: the shape and the fix, not an internal unpacking error
+    series = np.asarray(nig_sample[:50, 0])
+    for call in (
+        lambda: normix.fit(normix.NormalInverseGaussian, series),
+        lambda: normix.fit(normix.FactorNormalInverseGaussian, series, rank=1),
+        lambda: normix.select(series),
+    ):
+        with pytest.raises(ValueError, match=r"shape \(n, d\).*X\[:, None\]"):
+            call()
 
 
 def test_duplicates_and_outliers_give_finite_fits(nig_sample):

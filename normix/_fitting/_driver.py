@@ -365,6 +365,8 @@ def fit(
         )
     if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 0:
         raise ValueError(f"normix.fit: `max_steps` must be an int >= 0, got {max_steps!r}.")
+    # NumPy scalars (rank=np.int64(5) from a loop) are static settings, as Python ones
+    init_kwargs = {k: v.item() if isinstance(v, np.generic) else v for k, v in init_kwargs.items()}
     valid = _host_data_valid(X, weights)
     X = jnp.asarray(X)
     weights = None if weights is None else jnp.asarray(weights)

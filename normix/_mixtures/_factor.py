@@ -79,7 +79,7 @@ from .._distributions._gig_functions import (
 )
 from .._em_model import AbstractFusedEMModel
 from .._errors import branched_error_if
-from .._misc import split_batch
+from .._misc import require_rows, split_batch
 from .._subordinator import AbstractSubordinator
 from ._factor_init import factor_analysis_start
 from ._marginal import AbstractNormalMixture
@@ -429,6 +429,7 @@ class AbstractFactorNormalMixture(AbstractFusedEMModel):
         `rank` ($1 \le r < d$) is required: `normix.fit(cls, X, rank=r)`. `key` is unused
         (the start is deterministic)."""
         x = jnp.asarray(x)
+        require_rows(x, cls.__name__)
         n, d = x.shape
         if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank < d:
             raise ValueError(

@@ -39,7 +39,7 @@ from .._distributions._gig_functions import (
 )
 from .._em_model import AbstractECMModel, AbstractFusedEMModel
 from .._errors import branched_error_if, error_if
-from .._misc import split_batch
+from .._misc import require_rows, split_batch
 from .._special._bessel_fixed import prefers_fixed_order
 from .._subordinator import AbstractSubordinator
 from ._joint import AbstractJointNormalMixture, subordinator_from_gig_params
@@ -50,6 +50,11 @@ from ._stats import (
     symmetric_normal_part_mle,
 )
 from ._univariate import log_cdf, log_survival, log_tail, partial_expectation, quantile
+
+
+def _times(coef: Array, moment: Array) -> Array:
+    """`coef * moment`, but 0 where `coef == 0` (also for an infinite `moment`)."""
+    return jnp.where(coef == 0, 0.0, coef * moment)
 
 
 class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
@@ -272,6 +277,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         r"""Moment start: $\mu$ = weighted mean, $\gamma = 0$, $\Sigma$ = weighted covariance,
         and `default_subordinator` (which is in the gauge)."""
         x = jnp.asarray(x)
+        require_rows(x, cls.__name__)
         n, d = x.shape
         x = _check_enough_variation(x, cls.__name__)
         w = weights / jnp.sum(weights)
@@ -294,9 +300,12 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return self.mu + self.gamma * m1
 
     def cov(self) -> Float[Array, "d d"]:
-        r"""$\operatorname{Cov}X = \mathbb{E}[Y]\,\Sigma + \operatorname{Var}(Y)\,\gamma\gamma^\top$."""
+        r"""$\operatorname{Cov}X = \mathbb{E}[Y]\,\Sigma + \operatorname{Var}(Y)\,\gamma\gamma^\top$
+        (the second term is 0 where $\gamma_i\gamma_j = 0$, also when $\operatorname{Var}Y$
+        is infinite: Student-t with $2 < \nu \le 4$)."""
         m1, m2, _, _ = self._latent_moments()
-        return m1 * self.covariance.as_matrix() + (m2 - m1 * m1) * jnp.outer(self.gamma, self.gamma)
+        gg = jnp.outer(self.gamma, self.gamma)
+        return m1 * self.covariance.as_matrix() + _times(gg, m2 - m1 * m1)
 
     def variance(self) -> Float[Array, " d"]:
         return jnp.diag(self.cov())
@@ -308,9 +317,15 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         mu4_y = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
         g = self.gamma
         s2 = jnp.diag(self.covariance.as_matrix())
-        c2 = g * g * var_y + s2 * m1
-        c3 = g**3 * mu3_y + 3 * g * s2 * var_y
-        c4 = g**4 * mu4_y + 6 * g * g * s2 * (m3 - 2 * m1 * m2 + m1**3) + 3 * s2 * s2 * m2
+        # terms with a zero skewness coefficient are 0 even where the latent moment is
+        # infinite (0 * inf would be NaN)
+        c2 = _times(g * g, var_y) + s2 * m1
+        c3 = _times(g**3, mu3_y) + _times(3 * g * s2, var_y)
+        c4 = (
+            _times(g**4, mu4_y)
+            + _times(6 * g * g * s2, m3 - 2 * m1 * m2 + m1**3)
+            + 3 * s2 * s2 * m2
+        )
         return c2, c3, c4
 
     def skewness(self) -> Float[Array, " d"]:
@@ -320,7 +335,13 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         $\mathbb{E}D^3 = \gamma^3\mu_3(Y) + 3\gamma\sigma^2\operatorname{Var}Y$.
         """
         c2, c3, _ = self._central_moments()
-        return c3 / c2**1.5
+        # E|D|^3 < inf needs E[Y^3] < inf, or only E[Y^(3/2)] < inf where gamma_j = 0
+        p, a, b = self.subordinator.gig_params()
+        dtype = self.mu.dtype
+        m3 = gig_moment(p, a, b, jnp.asarray(3.0, dtype))
+        m15 = gig_moment(p, a, b, jnp.asarray(1.5, dtype))
+        exists = jnp.isfinite(m3) | ((self.gamma == 0) & jnp.isfinite(m15))
+        return jnp.where(exists, c3 / c2**1.5, jnp.nan)
 
     def kurtosis(self) -> Float[Array, " d"]:
         r"""Excess kurtosis of each coordinate; $\mathbb{E}D^4 = \gamma^4\mu_4(Y) +
