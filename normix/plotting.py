@@ -197,7 +197,10 @@ def marginal_log_prob(model: Any, dims: tuple[int, int]) -> Any:
 
     from ._distributions import MultivariateNormal
     from ._mixtures import AbstractNormalMixture
+    from ._mixtures._factor import AbstractFactorNormalMixture
 
+    if isinstance(model, AbstractFactorNormalMixture):
+        model = model.mixture  # the same law with Sigma = F F^T + diag(D)
     d = _dim(model)
     i, j = dims
     if not (0 <= i < d and 0 <= j < d and i != j):

@@ -68,6 +68,20 @@ def test_marginal_of_mixture_matches_scipy_and_contours_draw():
     plt.close("all")
 
 
+def test_marginal_of_a_factor_model_is_the_dense_marginal():
+    """Factor models plot their 2-D marginals as the same law with Sigma = F F^T + diag D
+    (was NotImplementedError for d > 2)."""
+    mu, gamma = np.array([0.1, -0.3, 0.5, 0.0]), np.array([0.2, 0.0, -0.1, 0.3])
+    F = np.array([[1.0], [0.5], [-0.4], [0.2]])
+    D = np.array([0.5, 0.3, 0.8, 0.4])
+    fac = normix.FactorNormalInverseGaussian(mu, gamma, F, D, 1.0, 2.0)
+    dense = normix.NormalInverseGaussian(mu, gamma, F @ F.T + np.diag(D), 1.0, 2.0)
+    pts = np.array([[0.0, 0.0], [1.0, -1.0], [2.5, 1.5]])
+    got = plotting._log_prob(plotting.marginal_log_prob(fac, (3, 1)), pts)
+    want = plotting._log_prob(plotting.marginal_log_prob(dense, (3, 1)), pts)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
 def test_trace_plot():
     # the shape and settings of the demo test's index fit: no new compilation
     X = np.random.default_rng(2).standard_t(4, size=(1000, 1))
