@@ -215,13 +215,14 @@ def test_fit_argument_errors(nig_case):
         normix.fit(normix.FactorNormalInverseGaussian, x)
     with pytest.raises(ValueError, match=f"got rank={D_SIM}"):  # the value, not a tracer
         normix.fit(normix.FactorNormalInverseGaussian, x, rank=np.int64(D_SIM))
-    # a NumPy integer (e.g. from np.arange) is a rank like a Python int
-    a = normix.fit(
-        normix.FactorNormalInverseGaussian, x, rank=np.int64(2), max_steps=2, throw=False
+    # a NumPy integer (e.g. from np.arange) is a rank like a Python int (traced only: the
+    # shapes of the result say which rank was fitted)
+    shapes = jax.eval_shape(
+        lambda: normix.fit(
+            normix.FactorNormalInverseGaussian, x, rank=np.int64(2), max_steps=2, throw=False
+        )
     )
-    b = normix.fit(normix.FactorNormalInverseGaussian, x, rank=2, max_steps=2, throw=False)
-    assert a.model.rank == 2
-    np.testing.assert_array_equal(a.log_likelihood, b.log_likelihood)
+    assert shapes.model.loadings.shape == (x.shape[1], 2)
     with pytest.raises(TypeError, match="model class"):
         normix.fit(true, x, rank=2)
     with pytest.raises(TypeError, match="ECM"):
