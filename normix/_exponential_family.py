@@ -25,7 +25,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._em_model import AbstractEMModel
 from ._errors import error_if
-from ._misc import map_over_batch, split_batch
+from ._misc import map_over_batch, require_rows, split_batch
 
 
 class AbstractExponentialFamily(AbstractEMModel):
@@ -238,12 +238,12 @@ class AbstractExponentialFamily(AbstractEMModel):
     ) -> Self:
         """The MLE itself (an exponential family needs no iterative start)."""
         x = jnp.asarray(x)
-        if x.ndim != 1 + cls.event_ndim:
-            shape = "(n,)" if cls.event_ndim == 0 else "(n, d)"
-            hint = " For one series use X[:, None]." if x.ndim == cls.event_ndim == 1 else ""
+        if cls.event_ndim == 1:
+            require_rows(x, cls.__name__)
+        elif x.ndim != 1 + cls.event_ndim:
             raise ValueError(
-                f"{cls.__name__}: the data must have shape {shape}, one row per observation; "
-                f"got shape {x.shape}.{hint}"
+                f"{cls.__name__}: the data must have shape (n,), one value per observation; "
+                f"got shape {x.shape}."
             )
         return cls.fit(x, weights)
 

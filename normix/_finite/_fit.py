@@ -25,6 +25,7 @@ from .._covariance import DenseCovariance
 from .._distributions import GIG, Gamma, InverseGamma, InverseGaussian, MultivariateNormal
 from .._fitting import AbstractEMSolver, EMResult, fit, fit_multistart, validate_data
 from .._fitting._host_checks import call_with_host_checks
+from .._misc import require_rows
 from .._mixtures import AbstractNormalMixture
 from ._components import empty_components
 from ._gaussian import GaussianComponents, check_covariance_type
@@ -300,8 +301,7 @@ def fit_mixture(
     n_components = _count_argument(n_components, "n_components")
     n_init = _count_argument(n_init, "n_init")
     x, w = validate_data(X, weights)
-    if x.ndim != 2:
-        raise ValueError(f"fit_mixture: `X` must have shape (n, d), got {x.shape}.")
+    require_rows(x, "fit_mixture")
     n = x.shape[0]
     if n_components > n:
         raise ValueError(
