@@ -87,10 +87,11 @@ def _triu(d: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(d)
 
 
-def _quadratic_features(xc: Float[Array, "n d"]) -> Float[Array, "n T"]:
-    r"""$(x_a x_b)_{a \le b}$ per row, in `_triu` order (static slices, no gather)."""
+def _row_features(xc: Float[Array, "n d"]) -> Float[Array, "n F"]:
+    r"""$f_i = (z_i, x_i - c)$: the products $(x_a x_b)_{a \le b}$ of the centred row in
+    `_triu` order (static slices, no gather), then the row itself."""
     d = xc.shape[1]
-    return jnp.concatenate([xc[:, i : i + 1] * xc[:, i:] for i in range(d)], axis=1)
+    return jnp.concatenate([xc[:, i : i + 1] * xc[:, i:] for i in range(d)] + [xc], axis=1)
 
 
 class QuadraticRows(eqx.Module):
@@ -286,6 +287,12 @@ class GaussianComponents(AbstractComponents):
     def component_means(self) -> Float[Array, "K d"]:
         return self.means
 
+    @property
+    def expands_quadratic(self) -> bool:
+        """Whether the E-step uses quadratic features (`"full"` with `quadratic_features`;
+        the flag is ignored by the other types). Static."""
+        return self.covariance_type == "full" and self.quadratic_features
+
     def center(self) -> Float[Array, " d"]:
         r"""The one point $c$ the quadratic-feature E-step expands around: the mean of the
         $\mu_k$."""
@@ -349,7 +356,7 @@ class GaussianComponents(AbstractComponents):
             f, fT = out
             start = jnp.minimum(i * B, n - B)
             xc = jax.lax.dynamic_slice_in_dim(x, start, B, 0) - center[None, :]
-            fb = jnp.concatenate([_quadratic_features(xc), xc], axis=1)
+            fb = _row_features(xc)
             f = jax.lax.dynamic_update_slice_in_dim(f, fb, start, 0)
             fT = jax.lax.dynamic_update_slice_in_dim(fT, fb.T, start, 1)
             return (f, fT), None
@@ -371,8 +378,8 @@ class GaussianComponents(AbstractComponents):
         mc = self.means - center[None, :]
         P = self.precisions_cholesky
         ctype = self.covariance_type
-        if ctype == "full" and self.quadratic_features:
-            f = jnp.concatenate([_quadratic_features(xc), xc], axis=1)
+        if self.expands_quadratic:
+            f = _row_features(xc)
             C, c0 = self._quadratic_coefficients(mc)
             return f @ C + c0[None, :], f
         if ctype == "full":
@@ -414,7 +421,7 @@ class GaussianComponents(AbstractComponents):
             return GaussianStats(center=aux.center, sx=v[:, T:], sxx=v[:, :T])
         n, d = x.shape
         ctype = self.covariance_type
-        if ctype == "full" and self.quadratic_features:
+        if self.expands_quadratic:
             # one matmul gives the packed second moments and the first moments; they are
             # unpacked to (K, d, d) in the M-step (after any sum over row blocks)
             v = resp_weights.T @ aux
@@ -435,9 +442,7 @@ class GaussianComponents(AbstractComponents):
 
     def stats_center(self) -> Array:
         """The `center` of this model's E-step statistics (the same in every row block)."""
-        if self.covariance_type == "full" and self.quadratic_features:
-            return self.center()
-        return self.means
+        return self.center() if self.expands_quadratic else self.means
 
     # ------------------------------------------------------------------ M-step
     def _shrink(self, cov: Array, n_obs: Array) -> Array:

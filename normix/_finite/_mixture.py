@@ -312,11 +312,7 @@ class FiniteMixture(AbstractFusedEMModel, AbstractPreparedDataEMModel):
         rebuilds the $n\times T$ features (about 1.6-2x the time at n = 65,536, d = 32,
         K = 16)."""
         comps = self.components
-        if not (
-            isinstance(comps, GaussianComponents)
-            and comps.covariance_type == "full"
-            and comps.quadratic_features
-        ):
+        if not (isinstance(comps, GaussianComponents) and comps.expands_quadratic):
             return x
         n, d = x.shape
         n_bytes = 2 * n * (d * (d + 1) // 2 + d) * x.dtype.itemsize
