@@ -311,6 +311,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return jnp.diag(self.cov())
 
     def _central_moments(self):
+        r"""Central moments $c_2, c_3, c_4$ of each coordinate, and $\mathbb{E}Y^3$."""
         m1, m2, m3, m4 = self._latent_moments()
         var_y = m2 - m1 * m1
         mu3_y = m3 - 3 * m1 * m2 + 2 * m1**3
@@ -326,7 +327,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             + _times(6 * g * g * s2, m3 - 2 * m1 * m2 + m1**3)
             + 3 * s2 * s2 * m2
         )
-        return c2, c3, c4
+        return c2, c3, c4, m3
 
     def skewness(self) -> Float[Array, " d"]:
         r"""Skewness of each coordinate, $\mathbb{E}[(X_j - \mathbb{E}X_j)^3]/\sigma_j^3$.
@@ -334,19 +335,17 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         With $D = \gamma(Y - m_1) + \sigma\sqrt{Y} Z$:
         $\mathbb{E}D^3 = \gamma^3\mu_3(Y) + 3\gamma\sigma^2\operatorname{Var}Y$.
         """
-        c2, c3, _ = self._central_moments()
+        c2, c3, _, m3 = self._central_moments()
         # E|D|^3 < inf needs E[Y^3] < inf, or only E[Y^(3/2)] < inf where gamma_j = 0
         p, a, b = self.subordinator.gig_params()
-        dtype = self.mu.dtype
-        m3 = gig_moment(p, a, b, jnp.asarray(3.0, dtype))
-        m15 = gig_moment(p, a, b, jnp.asarray(1.5, dtype))
+        m15 = gig_moment(p, a, b, jnp.asarray(1.5, self.mu.dtype))
         exists = jnp.isfinite(m3) | ((self.gamma == 0) & jnp.isfinite(m15))
         return jnp.where(exists, c3 / c2**1.5, jnp.nan)
 
     def kurtosis(self) -> Float[Array, " d"]:
         r"""Excess kurtosis of each coordinate; $\mathbb{E}D^4 = \gamma^4\mu_4(Y) +
         6\gamma^2\sigma^2\,\mathbb{E}[(Y-m_1)^2 Y] + 3\sigma^4\,\mathbb{E}Y^2$."""
-        c2, _, c4 = self._central_moments()
+        c2, _, c4, _ = self._central_moments()
         return c4 / c2**2 - 3.0
 
     # ------------------------------------------------------------------ d = 1 only
