@@ -80,4 +80,9 @@ from ._special import log_kv as log_kv, log_kv_ratio as log_kv_ratio
 from ._selection import CandidateFit as CandidateFit, Selection as Selection, select as select
 from ._version import __version__ as __version__
 from . import datasets as datasets
-from ._io import NormixFileError as NormixFileError, load as load, save as save
+from ._io import (
+    NormixFileError as NormixFileError,
+    describe as describe,
+    load as load,
+    save as save,
+)

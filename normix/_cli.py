@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -190,14 +190,40 @@ def _is_number(s: str) -> bool:
     return True
 
 
+class CSVData(NamedTuple):
+    """The numeric part of a CSV file: `X` (kept rows, times `scale`), the column `names`,
+    whether the file has a `header` row, and `kept`, one flag per data row of the file
+    (False for a row dropped by `--drop-nan`), so per-row outputs can be written back
+    aligned with the file."""
+
+    X: np.ndarray
+    names: list[str]
+    has_header: bool
+    kept: np.ndarray
+
+    @property
+    def n_dropped(self) -> int:
+        return int(np.sum(~self.kept))
+
+    def aligned(self, values: np.ndarray) -> list[list[Any]]:
+        """Rows for a CSV with one row per data row of the file: `values` (one per kept
+        row) in place, an empty field for a dropped row."""
+        out: list[list[Any]] = [[""] for _ in range(len(self.kept))]
+        for i, v in zip(np.flatnonzero(self.kept), values, strict=True):
+            out[i] = [v.item() if isinstance(v, np.generic) else v]
+        return out
+
+
 def read_csv(
-    path: str | os.PathLike, *, drop_nan: bool = False, scale: float = 1.0
-) -> tuple[np.ndarray, list[str], int]:
+    path: str | os.PathLike, *, drop_nan: bool = False, scale: float = 1.0, for_fit: bool = True
+) -> CSVData:
     """Read a numeric CSV as an `(n, d)` float64 array.
 
-    Returns `(X, column_names, n_dropped)`. Raises `CLIError` naming the problem: missing
-    or empty file, non-numeric columns (named, with the first bad row), rows with missing
-    values (counted; dropped when `drop_nan`), too few rows for the dimension.
+    Raises `CLIError` naming the problem: missing or empty file, non-numeric columns
+    (named, with the first bad row), rows with missing values (counted; dropped when
+    `drop_nan`), and, when the data are to be fitted (`for_fit`), too few rows for the
+    dimension or a constant column. Scoring data (`for_fit=False`) may have any number
+    of rows.
     """
     p = Path(path)
     if not p.exists():
@@ -270,6 +296,11 @@ def read_csv(
             )
         X = X[~bad_rows]
     n, d = X.shape
+    if n == 0:
+        raise CLIError(f"{path}: no rows left after dropping the rows with missing values.")
+    data = CSVData(X * scale, names, has_header, ~bad_rows)
+    if not for_fit:
+        return data
     if n < d + 1:
         raise CLIError(
             f"{path}: {n} usable row{'s' if n != 1 else ''} for {d} column"
@@ -282,7 +313,14 @@ def read_csv(
             f"{path}: constant column{'s' if len(const) > 1 else ''} "
             f"{', '.join(map(repr, const))}: a constant has no distribution to fit; drop it."
         )
-    return X * scale, names, n_bad
+    return data
+
+
+def _data_info(args: argparse.Namespace, data: CSVData) -> dict[str, Any]:
+    """What `normix.save` keeps beside a model fitted by the command: the data's columns,
+    the `--scale` applied to them and the file's name (`normix score` / `sample` read
+    them back)."""
+    return {"columns": list(data.names), "scale": float(args.scale), "data": Path(args.file).name}
 
 
 def _write_csv(path: str | None, header: Sequence[str], rows: np.ndarray) -> None:
@@ -635,11 +673,12 @@ def _save(fig: Any, path: Path) -> Path:
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     fam = _family(args.family)
-    X, names, dropped = read_csv(args.file, drop_nan=args.drop_nan, scale=args.scale)
+    data = read_csv(args.file, drop_nan=args.drop_nan, scale=args.scale)
+    X, names = data.X, data.names
     _setup_jax(cache=not args.no_cache)
     import normix
 
-    _note_dropped(dropped)
+    _note_dropped(data.n_dropped)
     with _host_checked_errors():
         fits = _fit_families([("data", args.file, X)], [fam], args.max_steps, quiet=args.quiet)
     row = fits["data"][0]
@@ -649,16 +688,17 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if row["status"] == "max_steps_reached":
         print(f"warning: EM stopped at --max-steps {args.max_steps} before converging.")
     out = args.out or f"{Path(args.file).stem}.{fam}.nx"
-    normix.save(out, row["result"].model)
+    normix.save(out, row["result"].model, info=_data_info(args, data))
     print(f"model saved to {out}")
     return 0
 
 
 def _cmd_select(args: argparse.Namespace) -> int:
     families = _family_list(args.families) if args.families else list(FAMILIES)
-    X, names, dropped = read_csv(args.file, drop_nan=args.drop_nan, scale=args.scale)
+    data = read_csv(args.file, drop_nan=args.drop_nan, scale=args.scale)
+    X = data.X
     _setup_jax(cache=not args.no_cache)
-    _note_dropped(dropped)
+    _note_dropped(data.n_dropped)
     with _host_checked_errors():
         rows = _fit_families([("data", args.file, X)], families, args.max_steps, args.quiet)["data"]
     rows.sort(key=lambda r: (not math.isfinite(r[args.criterion]), r[args.criterion]))
@@ -667,18 +707,19 @@ def _cmd_select(args: argparse.Namespace) -> int:
     if args.out:
         import normix
 
-        normix.save(args.out, rows[0]["result"].model)
+        normix.save(args.out, rows[0]["result"].model, info=_data_info(args, data))
         print(f"best model saved to {args.out}")
     return 0
 
 
-def _load_model(path: str) -> Any:
+def _load_model(path: str) -> tuple[Any, dict[str, Any]]:
+    """The model saved in `path` and the `info` stored with it (`{}` when none)."""
     import normix
 
     if not Path(path).exists():
         raise CLIError(f"{path}: no such model file.")
     try:
-        return normix.load(path)
+        return normix.load(path), normix.describe(path)["info"] or {}
     except normix.NormixFileError as e:
         raise CLIError(str(e)) from e
 
@@ -688,19 +729,32 @@ def _model_dim(model: Any) -> int:
     return int(shape[0]) if shape else 1
 
 
+def _stored_scale(info: dict[str, Any]) -> float:
+    scale = info.get("scale", 1.0)
+    return float(scale) if isinstance(scale, int | float) and math.isfinite(scale) else 1.0
+
+
 def _cmd_score(args: argparse.Namespace) -> int:
     _setup_jax(cache=not args.no_cache)
     import equinox as eqx
     import jax.numpy as jnp
 
-    model = _load_model(args.model)
-    X, names, dropped = read_csv(args.file, drop_nan=args.drop_nan, scale=args.scale)
-    _note_dropped(dropped)
+    model, info = _load_model(args.model)
+    scale = _stored_scale(info) if args.scale is None else args.scale
+    data = read_csv(args.file, drop_nan=args.drop_nan, scale=scale, for_fit=False)
+    X = data.X
+    _note_dropped(data.n_dropped)
     d = _model_dim(model)
     if X.shape[1] != d:
         raise CLIError(
             f"{args.file} has {X.shape[1]} numeric columns but the model in {args.model} is "
             f"{d}-dimensional."
+        )
+    columns = info.get("columns")
+    if data.has_header and isinstance(columns, list) and columns != data.names:
+        print(
+            f"warning: the columns of {args.file} ({', '.join(data.names)}) are not those the "
+            f"model was fitted to ({', '.join(map(str, columns))}); scoring them in file order."
         )
     with _host_checked_errors():
         lp = np.asarray(eqx.filter_jit(lambda m, x: m.log_prob(x))(model, jnp.asarray(X)))
@@ -708,14 +762,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
     k = int(model.n_parameters())
     total = float(lp.sum())
     print(f"model: {type(model).__name__} (d={d}, k={k}) from {args.model}")
-    print(f"data:  {args.file}, n={n}")
+    print(f"data:  {args.file}, n={n}" + (f", scaled by {scale:g}" if scale != 1.0 else ""))
+    if args.scale is None and scale != 1.0:
+        print(f"note: --scale {scale:g} taken from the model file (the data it was fitted to).")
     print(f"log-likelihood: total {total:.6f}, mean per row {total / n:.6f}")
     print(f"AIC {-2 * total + 2 * k:.3f}   BIC {-2 * total + k * math.log(n):.3f}")
     if not np.all(np.isfinite(lp)):
         print(f"warning: {int((~np.isfinite(lp)).sum())} rows have a non-finite log-density.")
     if args.out:
-        _write_csv(args.out, ["log_density"], lp.reshape(-1, 1))
-        print(f"per-row log-densities written to {args.out}")
+        _write_csv(args.out, ["log_density"], data.aligned(lp))
+        print(f"per-row log-densities written to {args.out} (one row per data row of {args.file})")
     return 0
 
 
@@ -726,12 +782,24 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise CLIError(f"-n must be >= 1, got {args.n}.")
-    model = _load_model(args.model)
+    model, info = _load_model(args.model)
     with _host_checked_errors():
         draw = eqx.filter_jit(lambda m, k: m.sample(k, (args.n,)))
         x = np.asarray(draw(model, jax.random.key(args.seed)))
     x = x.reshape(args.n, -1)
-    _write_csv(args.out, [f"x{i + 1}" for i in range(x.shape[1])], x)
+    columns = info.get("columns")
+    if not (isinstance(columns, list) and len(columns) == x.shape[1]):
+        columns = [f"x{i + 1}" for i in range(x.shape[1])]
+    scale = _stored_scale(info)
+    if args.original_units:
+        x = x / scale
+    _write_csv(args.out, columns, x)
+    if scale != 1.0 and not args.original_units:
+        print(
+            f"note: draws are in the fitted units (the data times {scale:g}); "
+            "--original-units divides them by it.",
+            file=sys.stderr,
+        )
     if args.out not in (None, "-"):
         print(f"{args.n} draws from {type(model).__name__} written to {args.out}")
     return 0
@@ -740,8 +808,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _k_range(text: str) -> list[int]:
     try:
         if ".." in text:
-            a, b = text.split("..")
-            ks = list(range(int(a), int(b) + 1))
+            a, b = (int(v) for v in text.split(".."))
+            if a > b:
+                raise CLIError(f"-k {text}: a range A..B needs A <= B (e.g. 2..8).")
+            ks = list(range(a, b + 1))
         else:
             ks = [int(s) for s in text.split(",") if s.strip()]
     except ValueError as e:
@@ -753,13 +823,14 @@ def _k_range(text: str) -> list[int]:
 
 def _cmd_cluster(args: argparse.Namespace) -> int:
     ks = _k_range(args.k)
-    X, names, dropped = read_csv(args.file, drop_nan=args.drop_nan, scale=args.scale)
+    data = read_csv(args.file, drop_nan=args.drop_nan, scale=args.scale)
+    X = data.X
     jax = _setup_jax(cache=not args.no_cache)
     import normix
 
     if not hasattr(normix, "fit_mixture"):  # pragma: no cover - finite mixtures not built
         raise CLIError("`normix cluster` needs normix.fit_mixture, not available yet.")
-    _note_dropped(dropped)
+    _note_dropped(data.n_dropped)
     n, d = X.shape
     if max(ks) > n:
         raise CLIError(f"-k {max(ks)} exceeds the {n} rows of {args.file}.")
@@ -814,10 +885,10 @@ def _cmd_cluster(args: argparse.Namespace) -> int:
     sizes = np.bincount(labels, minlength=best["k"])
     print(f"best K = {best['k']}; cluster sizes: {', '.join(map(str, sizes.tolist()))}")
     if args.out:
-        _write_csv(args.out, ["label"], labels.reshape(-1, 1))
-        print(f"labels written to {args.out}")
+        _write_csv(args.out, ["label"], data.aligned(labels))
+        print(f"labels written to {args.out} (one row per data row of {args.file})")
     if args.model_out:
-        normix.save(args.model_out, model)
+        normix.save(args.model_out, model, info=_data_info(args, data))
         print(f"model saved to {args.model_out}")
     return 0
 
@@ -840,13 +911,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"normix {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser, data: bool = True) -> None:
+    def common(
+        p: argparse.ArgumentParser, data: bool = True, scale_from_model: bool = False
+    ) -> None:
         if data:
             p.add_argument(
                 "--drop-nan", action="store_true", help="drop rows with missing/NaN values"
             )
             p.add_argument(
-                "--scale", type=_scale, default=1.0, help="multiply the data by this (e.g. 100)"
+                "--scale",
+                type=_scale,
+                default=None if scale_from_model else 1.0,
+                help="multiply the data by this (default: the scale stored with the model)"
+                if scale_from_model
+                else "multiply the data by this (e.g. 100); stored with the saved model",
             )
         p.add_argument("--no-cache", action="store_true", help="no persistent compilation cache")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
@@ -871,7 +949,9 @@ def _parser() -> argparse.ArgumentParser:
     sel = sub.add_parser("select", help="fit several families, rank by AIC/BIC")
     sel.add_argument("file")
     sel.add_argument("--families", help="comma list (default: all)")
-    sel.add_argument("--criterion", choices=("aic", "bic"), default="bic")
+    sel.add_argument(
+        "--criterion", choices=("aic", "bic"), default="aic", help="default aic, as normix.select"
+    )
     sel.add_argument("--out", "-o", help="save the best model here")
     sel.add_argument("--max-steps", type=_int_at_least(0), default=500)
     common(sel)
@@ -881,7 +961,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("file")
     score.add_argument("--model", "-m", required=True)
     score.add_argument("--out", "-o", help="write per-row log-densities (CSV)")
-    common(score)
+    common(score, scale_from_model=True)
     score.set_defaults(func=_cmd_score)
 
     sample = sub.add_parser("sample", help="draw from a saved model (CSV to stdout or --out)")
@@ -889,6 +969,11 @@ def _parser() -> argparse.ArgumentParser:
     sample.add_argument("-n", type=int, default=1000)
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", "-o")
+    sample.add_argument(
+        "--original-units",
+        action="store_true",
+        help="divide the draws by the --scale the model was fitted with",
+    )
     common(sample, data=False)
     sample.set_defaults(func=_cmd_sample)
 

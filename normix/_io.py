@@ -203,8 +203,29 @@ def _non_finite_model(model: Any) -> bool:
     return not all(bool(np.all(np.isfinite(np.asarray(x)))) for x in leaves)
 
 
-def dumps(model: Any) -> bytes:
-    """The bytes `normix.save` writes for `model`."""
+def _checked_info(info: Any) -> dict[str, Any] | None:
+    """`info` as it will be stored: `None`, or a dict with string keys whose values JSON
+    represents exactly (strings, ints, finite floats, bools, `None`, lists, dicts)."""
+    if info is None:
+        return None
+    if not isinstance(info, dict) or not all(isinstance(k, str) for k in info):
+        raise TypeError(
+            "normix.save: `info` must be a dict with string keys (e.g. {'columns': [...]}), "
+            f"got {type(info).__name__}."
+        )
+    try:
+        text = json.dumps(info, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise TypeError(
+            "normix.save: `info` values must be JSON values (str, int, finite float, bool, "
+            f"None, lists and dicts of them): {e}"
+        ) from e
+    return json.loads(text)
+
+
+def dumps(model: Any, info: dict[str, Any] | None = None) -> bytes:
+    """The bytes `normix.save` writes for `model` (and its `info`)."""
+    info = _checked_info(info)
     if not isinstance(model, eqx.Module):
         raise TypeError(
             f"normix.save: expected a normix model (an eqx.Module), got {type(model).__name__}."
@@ -225,6 +246,8 @@ def dumps(model: Any) -> bytes:
         "arrays": enc.table,
         "payload_nbytes": enc.offset,
     }
+    if info is not None:
+        header["info"] = info
     head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode("utf-8")
     buf = io.BytesIO()
     buf.write(MAGIC)
@@ -236,16 +259,21 @@ def dumps(model: Any) -> bytes:
     return body + hashlib.sha256(body).digest()
 
 
-def save(path: str | os.PathLike, model: Any) -> None:
+def save(path: str | os.PathLike, model: Any, *, info: dict[str, Any] | None = None) -> None:
     """Write `model` (any normix `eqx.Module`: a distribution, a mixture, a fit result,
     ...) to `path`. The file records the class, the format version and the normix
     version; `normix.load(path)` returns an identical model (same class, same static
     settings, bit-identical arrays with the same dtypes).
 
+    `info` is optional metadata kept beside the model: a dict with string keys and JSON
+    values (e.g. the data's column names and units, its source). `normix.describe(path)`
+    returns it; `load` ignores it. The `normix` command stores `columns`, `scale` and
+    `data` there.
+
     Writes to a temporary file next to `path` and renames it, so an interrupted save
     never leaves a half-written file under `path`.
     """
-    data = dumps(model)
+    data = dumps(model, info)
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
@@ -452,7 +480,13 @@ def load(path: str | os.PathLike) -> Any:
 
 
 def describe(path: str | os.PathLike) -> dict[str, Any]:
-    """The header of a normix model file (class, format and normix versions), checked."""
+    """What a normix model file holds, without rebuilding the model: `class`
+    (`module:qualname`), `format_version`, `normix_version` (of the writer) and `info`
+    (the dict given to `normix.save`, or `None`). The file is checked as by `load`
+    (magic, lengths, checksum)."""
     with open(os.fspath(path), "rb") as f:
         header = read_header(f.read(), repr(os.fspath(path)))
-    return {k: header[k] for k in ("class", "format_version", "normix_version")}
+    out = {k: header.get(k) for k in ("class", "format_version", "normix_version")}
+    info = header.get("info")
+    out["info"] = info if isinstance(info, dict) else None
+    return out

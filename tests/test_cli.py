@@ -82,9 +82,57 @@ def test_fit_score_sample_gaussian_against_scipy(tmp_path, capsys, csv2, data):
     assert s.shape == (4000, 2)
     se = np.sqrt(np.diag(cov) / 4000)
     assert np.all(np.abs(s.mean(0) - mu) < 5 * se)
-    # to stdout when no --out
+    # to stdout when no --out, headed by the fitted file's column names
     rc, out, _ = run(capsys, "sample", "--model", model, "-n", 3)
-    assert rc == 0 and out.splitlines()[0] == "x1,x2" and len(out.splitlines()) == 4
+    assert rc == 0 and out.splitlines()[0] == "a,b" and len(out.splitlines()) == 4
+
+
+def test_saved_model_remembers_scale_and_columns(tmp_path, capsys, data):
+    """`fit --scale` stores the scale and column names with the model; `score` applies
+    the stored scale, keeps `--drop-nan` rows aligned and scores any number of rows;
+    `sample` uses the names and, with `--original-units`, the scale."""
+    rows = [[repr(float(v)) for v in r] for r in data / 100]
+    path = _write(tmp_path / "pct.csv", ["u", "v"], rows)
+    model = tmp_path / "m.nx"
+    rc, out, _ = run(capsys, "fit", path, "-f", "gaussian", "--scale", "100", "-o", model, "-q")
+    assert rc == 0, out
+    info = normix.describe(model)["info"]
+    assert info == {"columns": ["u", "v"], "scale": 100.0, "data": "pct.csv"}
+    mu, cov = data.mean(0), np.cov(data.T, bias=True)  # the fitted (scaled) units
+
+    # new data with a missing value and only three usable rows; no --scale given
+    new = [rows[0], ["", rows[1][1]], rows[2], rows[3]]
+    new_path = _write(tmp_path / "new.csv", ["u", "v"], new)
+    per_row = tmp_path / "lp.csv"
+    rc, out, _ = run(capsys, "score", new_path, "-m", model, "--drop-nan", "-o", per_row)
+    assert rc == 0, out
+    assert "--scale 100 taken from the model file" in out
+    ref = st.multivariate_normal(mu, cov).logpdf(data[[0, 2, 3]])
+    assert f"total {ref.sum():.6f}" in out
+    with open(per_row, newline="") as f:
+        lines = [r[0] for r in csv.reader(f)]
+    assert lines[0] == "log_density" and lines[2] == ""  # the dropped row keeps its place
+    got = np.array([float(lines[i]) for i in (1, 3, 4)])
+    np.testing.assert_allclose(got, ref, rtol=1e-10)
+    # an explicit --scale wins over the stored one
+    rc, out, _ = run(capsys, "score", new_path, "-m", model, "--drop-nan", "--scale", "1")
+    assert rc == 0 and "taken from the model file" not in out
+    assert f"total {st.multivariate_normal(mu, cov).logpdf(data[[0, 2, 3]] / 100).sum():.6f}" in out
+    # other column names: scored in file order, with a warning
+    renamed = _write(tmp_path / "renamed.csv", ["v", "u"], [rows[0], rows[2]])
+    rc, out, _ = run(capsys, "score", renamed, "-m", model)
+    assert rc == 0 and "warning: the columns of" in out and "(u, v)" in out
+
+    draws = tmp_path / "d.csv"
+    rc, _, err = run(capsys, "sample", "-m", model, "-n", 2000, "--original-units", "-o", draws)
+    assert rc == 0 and "fitted units" not in err
+    with open(draws) as f:
+        assert f.readline().strip() == "u,v"
+    s = np.loadtxt(draws, delimiter=",", skiprows=1)
+    se = np.sqrt(np.diag(cov) / 2000) / 100
+    assert np.all(np.abs(s.mean(0) - mu / 100) < 5 * se)
+    rc, _, err = run(capsys, "sample", "-m", model, "-n", 2)
+    assert rc == 0 and "draws are in the fitted units (the data times 100)" in err
 
 
 def test_select_ranks_and_saves_best(tmp_path, capsys, csv2, data):
@@ -109,15 +157,23 @@ def test_cluster_finds_two_groups(tmp_path, capsys):
     rng = np.random.default_rng(5)
     a = rng.normal([0, 0], 0.5, size=(80, 2))
     b = rng.normal([4, 4], 0.5, size=(70, 2))
-    path = _write(tmp_path / "blobs.csv", ["u", "v"], np.vstack([a, b]).tolist())
+    rows = np.vstack([a, b]).tolist()
+    rows.insert(5, ["nan", 1.0])  # dropped; its label row stays empty
+    path = _write(tmp_path / "blobs.csv", ["u", "v"], rows)
     labels = tmp_path / "labels.csv"
-    rc, out, _ = run(capsys, "cluster", path, "-k", "2..3", "--n-init", 1, "-o", labels, "-q")
+    argv = ("cluster", path, "-k", "2..3", "--n-init", 1, "--drop-nan", "-o", labels, "-q")
+    rc, out, _ = run(capsys, *argv)
     assert rc == 0, out
     assert "best K = 2" in out
-    lab = np.loadtxt(labels, delimiter=",", skiprows=1).astype(int)
+    with open(labels, newline="") as f:
+        lines = [r[0] for r in csv.reader(f)][1:]
+    assert len(lines) == 151 and lines[5] == ""
+    lab = np.array([int(v) for i, v in enumerate(lines) if i != 5])
     truth = np.r_[np.zeros(80, int), np.ones(70, int)]
     agree = max(np.mean(lab == truth), np.mean(lab == 1 - truth))
     assert agree == 1.0
+    rc, _, err = run(capsys, "cluster", path, "-k", "5..2")
+    assert rc == 2 and "needs A <= B" in err
 
 
 # ------------------------------------------------------------------------- bad files
@@ -203,6 +259,16 @@ def test_bad_options_fail_before_fitting(capsys, tmp_path, csv2):
     assert rc == 2 and "does not exist" in err and "Traceback" not in err
     rc, _, err = run(capsys, "cluster", csv2, "-k", "2", "--model-out", tmp_path)
     assert rc == 2 and "is a folder" in err
+
+
+def test_save_info_must_be_json(tmp_path):
+    m = normix.MultivariateNormal(np.zeros(2), np.eye(2))
+    with pytest.raises(TypeError, match="JSON values"):
+        normix.save(tmp_path / "m.nx", m, info={"scale": float("nan")})
+    with pytest.raises(TypeError, match="string keys"):
+        normix.save(tmp_path / "m.nx", m, info={1: "a"})
+    normix.save(tmp_path / "m.nx", m)
+    assert normix.describe(tmp_path / "m.nx")["info"] is None
 
 
 def test_score_dimension_mismatch(capsys, tmp_path, csv2):
