@@ -295,9 +295,15 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return tuple(gig_moment(p, a, b, jnp.asarray(r, dtype)) for r in (1.0, 2.0, 3.0, 4.0))
 
     def mean(self) -> Float[Array, " d"]:
-        r"""$\mathbb{E}X = \mu + \gamma\,\mathbb{E}Y$ (infinite if $\mathbb{E}Y$ is)."""
+        r"""$\mathbb{E}X = \mu + \gamma\,\mathbb{E}Y$: infinite where $\gamma_j \ne 0$ and
+        $\mathbb{E}Y$ is; $\mu_j$ where $\gamma_j = 0$ and $\mathbb{E}\sqrt Y$ is finite
+        (Student-t with $\nu > 1$); NaN where $\mathbb{E}|X_j|$ is infinite (Student-t with
+        $\nu \le 1$)."""
+        p, a, b = self.subordinator.gig_params()
         m1 = self._latent_moments()[0]
-        return self.mu + self.gamma * m1
+        m_half = gig_moment(p, a, b, jnp.asarray(0.5, self.mu.dtype))
+        exists = jnp.isfinite(m1) | ((self.gamma == 0) & jnp.isfinite(m_half))
+        return jnp.where(exists, self.mu + _times(self.gamma, m1), jnp.nan)
 
     def cov(self) -> Float[Array, "d d"]:
         r"""$\operatorname{Cov}X = \mathbb{E}[Y]\,\Sigma + \operatorname{Var}(Y)\,\gamma\gamma^\top$
