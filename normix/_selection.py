@@ -94,7 +94,14 @@ def select(
     r"""Fit each family in `families` to `X` and rank them by `criterion` (`"aic"` or
     `"bic"`). Extra keyword arguments go to `normix.fit` (e.g. `max_steps`, `solver`);
     `throw=False` is used so one failing candidate does not stop the others (its row is
-    marked not converged and ranks by the log-likelihood it reached)."""
+    marked not converged and ranks by the log-likelihood it reached).
+
+    `weights` are frequency weights: a weight of 2 counts a row twice, so the criteria use
+    the total log-likelihood $\sum_i w_i \log f(x_i)$ and $n = \sum_i w_i$. Their scale
+    therefore matters (unlike for the fitted parameters): weights that sum to 1 describe
+    one observation, and AIC/BIC then rank almost by the parameter count. Rescale
+    relative weights to sum to the number of rows, `w * len(w) / w.sum()`, for the usual
+    penalty."""
     if criterion not in _CRITERIA:
         raise ValueError(f"select: `criterion` must be one of {_CRITERIA}, got {criterion!r}.")
     if not families:

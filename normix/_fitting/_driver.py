@@ -318,7 +318,10 @@ def fit(
     - `model_or_class`: an initial model (any `AbstractEMModel`), or a model class, in
       which case `cls.initialize(X, weights, key=key)` gives the initial model.
     - `X`: data of shape `(n, *event_shape)`, `n >= 1`; rows with NaN/inf raise an error.
-    - `weights`: optional non-negative observation weights of shape `(n,)`.
+    - `weights`: optional non-negative observation weights of shape `(n,)`: the fit
+      maximises $\sum_i w_i \log f(x_i)$, so only their ratios matter here (`result.
+      log_likelihood` is the weighted mean); `select` and `aic` / `bic` read them as
+      frequency weights, $n = \sum_i w_i$.
     - `solver`: the iteration and stopping rule; default `EM()`.
     - `max_steps`: maximum number of EM iterations (static: fixes the trace length).
     - `throw`: raise (also under `jit`) if the fit ends `nonfinite` or
