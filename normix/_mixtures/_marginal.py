@@ -400,8 +400,8 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             "value_at_risk / expected_shortfall the confidence level must lie in [0, 1].",
         )
 
-        def tail_fn(x, upper):
-            return jnp.exp(log_tail(mu, gamma, sigma, p, a, b, x, upper))
+        def log_tail_fn(x, upper):
+            return log_tail(mu, gamma, sigma, p, a, b, x, upper)
 
         def pdf_fn(x):
             return jnp.exp(self._log_prob_rows(jnp.reshape(x, (1, 1)))[0])
@@ -412,11 +412,11 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             upper = qi > 0.5
 
             def excess(x):  # zero at the quantile; the upper form keeps tail accuracy
-                f = tail_fn(x, upper)
+                f = jnp.exp(log_tail_fn(x, upper))
                 return jnp.where(upper, (1.0 - qi) - f, f - qi)
 
             def solve(_, __):
-                return quantile(tail_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
+                return quantile(log_tail_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
 
             return jax.lax.custom_root(excess, mu, solve, lambda g, y: y / g(jnp.ones_like(y)))
 

@@ -43,6 +43,9 @@ _NEWTON = 40
 # cap on the doublings of the quantile bracket (the width doubles at each pass, so real
 # searches need a few dozen; the cap only stops a search that cannot bracket)
 _MAX_DOUBLINGS = 1100
+# cap on the safeguarded Newton steps after bracketing (bisection alone needs at most
+# ~64 halvings to reach one ulp from a bracket within a few orders of magnitude)
+_MAX_REFINE = 80
 
 
 def _scaled_exp(c: Array, u: Array) -> Array:
@@ -154,24 +157,30 @@ def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Ar
     return jnp.where(no_mean, -jnp.inf, value)
 
 
-def quantile(tail_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
+def quantile(log_tail_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
     r"""Solve $F(x) = q$ for scalar $q \in (0, 1)$: bracket by doubling, then Newton steps
-    safeguarded by bisection (fixed iteration counts, fully traceable). Above the median
-    the equation solved is $1 - F(x) = 1 - q$ (`tail_fn(x, upper)` is $F(x)$, or
-    $1 - F(x)$ where `upper`; $1 - q$ is exact there), so upper quantiles keep their
-    accuracy up to $q = 1 - 2^{-53}$.
+    on $\log F(x) = \log q$, safeguarded by bisection, until a step moves $x$ by a few
+    ulps (bounded loops, fully traceable; derivatives come from the caller's
+    `lax.custom_root`, not from the loops). In log space the tails are nearly linear
+    (exponential tails) or logarithmic (power tails), so Newton converges from far out in a
+    few steps. Above the median the equation solved is $\log(1 - F(x)) = \log(1 - q)$
+    (`log_tail_fn(x, upper)` is $\log F(x)$, or $\log(1 - F(x))$ where `upper`; $1 - q$ is
+    exact there), so upper quantiles keep their accuracy up to $q = 1 - 2^{-53}$.
     $F^{-1}(0) = -\infty$, $F^{-1}(1) = +\infty$; a NaN or any other $q$ gives NaN (the
     caller checks the range), and so does a search that finds no bracket: the bracketing
     loop is bounded (`_MAX_DOUBLINGS`), so no $q$ and no law can keep it running."""
     inside = (q > 0) & (q < 1)
     target = jnp.where(inside, q, 0.5)
     upper = target > 0.5
-    tail = jnp.where(upper, 1.0 - target, target)
+    log_tail = jnp.log(jnp.where(upper, 1.0 - target, target))
+
+    def excess_and_log_tail(x):
+        # increasing in x, zero at the quantile
+        lt = log_tail_fn(x, upper)
+        return jnp.where(upper, log_tail - lt, lt - log_tail), lt
 
     def excess(x):
-        # increasing in x, zero at the quantile
-        f = tail_fn(x, upper)
-        return jnp.where(upper, tail - f, f - tail)
+        return excess_and_log_tail(x)[0]
 
     def expand(state):
         lo, hi, width, _, k = state
@@ -186,16 +195,29 @@ def quantile(tail_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
         (center - scale, center + scale, scale, jnp.asarray(True), jnp.asarray(0)),
     )
 
-    def refine(_, state):
-        lo, hi, x = state
-        g = excess(x)
+    eps = jnp.finfo(lo.dtype).eps
+
+    def refine(state):
+        lo, hi, x, _, k = state
+        g, lt = excess_and_log_tail(x)
         lo = jnp.where(g < 0, x, lo)
         hi = jnp.where(g < 0, hi, x)
-        newton = x - g / pdf_fn(x)
+        # d/dx of the log tail is f(x) / tail(x)
+        newton = x - g * jnp.exp(lt) / pdf_fn(x)
         in_bracket = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
-        return lo, hi, jnp.where(in_bracket, newton, 0.5 * (lo + hi))
+        # g == 0: x is the root (it is also a bracket end now, so keep it, not bisect)
+        x_new = jnp.where(g == 0, x, jnp.where(in_bracket, newton, 0.5 * (lo + hi)))
+        # done once a Newton step moves x by a few ulps (or the bracket has collapsed):
+        # the next one could not change it
+        tol = 4.0 * eps * (jnp.abs(x_new) + scale)
+        done = (in_bracket & (jnp.abs(x_new - x) <= tol)) | (hi - lo <= tol) | (g == 0)
+        return lo, hi, x_new, done, k + 1
 
-    _, _, x = jax.lax.fori_loop(0, 80, refine, (lo, hi, 0.5 * (lo + hi)))
+    _, _, x, _, _ = jax.lax.while_loop(
+        lambda s: ~s[3] & (s[4] < _MAX_REFINE),
+        refine,
+        (lo, hi, 0.5 * (lo + hi), jnp.asarray(False), jnp.asarray(0)),
+    )
     # no bracket, or a cdf that is not finite (NaN parameters): NaN, never a silent number
     x = jnp.where(unbracketed | ~jnp.isfinite(excess(x)), jnp.nan, x)
     ends = jnp.where(q == 0, -jnp.inf, jnp.where(q == 1, jnp.inf, jnp.nan))
