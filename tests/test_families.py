@@ -275,3 +275,16 @@ def test_mvn_fit_is_sample_mean_and_covariance():
     np.testing.assert_allclose(
         np.asarray(jit_log_prob(fitted, x[:9])), ref.logpdf(x[:9]), rtol=1e-12
     )
+
+
+def test_fit_to_constant_data_names_the_problem():
+    """The MLE divides by a Jensen gap (log E[X] - E[log X] for the Gamma, ...) that is 0
+    for constant data; the error says so instead of "`shape` must be finite and > 0 ...
+    check for a sign error"."""
+    import equinox as eqx
+
+    for cls in (normix.Gamma, normix.InverseGamma, normix.InverseGaussian):
+        with pytest.raises(eqx.EquinoxRuntimeError, match="no spread"):
+            cls.fit(np.array([1.5, 1.5, 1.5]))
+        fitted = cls.fit(np.array([1.0, 2.0, 3.5]))  # same program, data that vary
+        assert all(np.isfinite(np.asarray(v)) for v in jax.tree.leaves(fitted))

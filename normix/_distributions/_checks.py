@@ -8,6 +8,17 @@ from jaxtyping import Array
 from .._errors import error_if
 
 
+def check_spread(gap: Array, family: str, statistic: str) -> Array:
+    """`gap`, raising at run time (also under `jit`) unless it is > 0: the Jensen gap of the
+    expectation parameters that an MLE divides by, which is 0 for data without spread."""
+    return error_if(
+        gap,
+        ~(gap > 0),
+        f"{family}: the expectations have no spread ({statistic} must be > 0; it is 0 for "
+        "constant data, up to rounding): the MLE does not exist. Fit data that vary.",
+    )
+
+
 def check_positive(value: Array, family: str, name: str) -> Array:
     """`value`, raising at run time (also under `jit`) unless it is finite and > 0."""
     return error_if(

@@ -12,7 +12,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._misc import as_float, require_scalar
 from .._subordinator import AbstractSubordinator
-from ._checks import check_positive
+from ._checks import check_positive, check_spread
 
 # log(a) - digamma(a) = 1/(2a) + sum_k c_k a^(-2k), c_k = B_2k / (2k), k = 1..7 (asymptotic).
 _BERNOULLI_TERMS = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
@@ -199,7 +199,8 @@ class Gamma(AbstractSubordinator):
         r"""$\alpha$ solves $\log\alpha - \psi_0(\alpha) = \log\eta_2 - \eta_1$
         (`inverse_log_minus_digamma`, fixed Newton steps; `theta0` is not needed), then
         $\beta = \alpha / \eta_2$."""
-        alpha = inverse_log_minus_digamma(jnp.log(eta[1]) - eta[0])
+        gap = check_spread(jnp.log(eta[1]) - eta[0], "Gamma", "log E[X] - E[log X]")
+        alpha = inverse_log_minus_digamma(gap)
         return jnp.stack([alpha - 1, -alpha / eta[1]])
 
     @classmethod

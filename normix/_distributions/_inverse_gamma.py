@@ -8,7 +8,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from .._misc import as_float, require_scalar
 from .._subordinator import AbstractSubordinator
-from ._checks import check_positive
+from ._checks import check_positive, check_spread
 from ._gamma import inverse_log_minus_digamma, log_standard_gamma
 
 
@@ -69,7 +69,8 @@ class InverseGamma(AbstractSubordinator):
     ) -> Float[Array, " 2"]:
         r"""$\alpha$ solves $\log\alpha - \psi_0(\alpha) = \log\eta_2 + \eta_1$
         (`inverse_log_minus_digamma`; `theta0` is not needed), then $\beta = \alpha/\eta_2$."""
-        alpha = inverse_log_minus_digamma(jnp.log(eta[1]) + eta[0])
+        gap = check_spread(jnp.log(eta[1]) + eta[0], "InverseGamma", "log E[1/X] + E[log X]")
+        alpha = inverse_log_minus_digamma(gap)
         return jnp.stack([-alpha - 1, -alpha / eta[1]])
 
     @classmethod

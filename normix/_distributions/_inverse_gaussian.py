@@ -13,7 +13,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .._misc import as_float, require_scalar
 from .._special._exp1 import scaled_exp1
 from .._subordinator import AbstractSubordinator
-from ._checks import check_positive
+from ._checks import check_positive, check_spread
 from ._gig_functions import gig_log_normalizer
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -108,7 +108,7 @@ class InverseGaussian(AbstractSubordinator):
     ) -> Float[Array, " 2"]:
         r"""$\mu = \eta_2$, $1/\lambda = \eta_1 - 1/\eta_2$ (closed form)."""
         mu = eta[1]
-        lam = 1 / (eta[0] - 1 / mu)
+        lam = 1 / check_spread(eta[0] - 1 / mu, "InverseGaussian", "E[1/X] - 1/E[X]")
         return jnp.stack([-lam / 2, -lam / (2 * mu**2)])
 
     @classmethod
