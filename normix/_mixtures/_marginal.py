@@ -407,18 +407,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             return jnp.exp(self._log_prob_rows(jnp.reshape(x, (1, 1)))[0])
 
         def one(qi):
-            # implicit differentiation (`custom_root`): dx/dtheta = -(dF/dtheta) / f(x), so
-            # jax.grad works through the search loops (value-at-risk sensitivities)
-            upper = qi > 0.5
-
-            def excess(x):  # zero at the quantile; the upper form keeps tail accuracy
-                f = jnp.exp(log_tail_fn(x, upper))
-                return jnp.where(upper, (1.0 - qi) - f, f - qi)
-
-            def solve(_, __):
-                return quantile(log_tail_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
-
-            return jax.lax.custom_root(excess, mu, solve, lambda g, y: y / g(jnp.ones_like(y)))
+            return quantile(log_tail_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)
 
         return jax.vmap(one)(q.reshape(-1)).reshape(q.shape)
 

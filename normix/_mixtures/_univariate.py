@@ -160,8 +160,9 @@ def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Ar
 def quantile(log_tail_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Array:
     r"""Solve $F(x) = q$ for scalar $q \in (0, 1)$: bracket by doubling, then Newton steps
     on $\log F(x) = \log q$, safeguarded by bisection, until a step moves $x$ by a few
-    ulps (bounded loops, fully traceable; derivatives come from the caller's
-    `lax.custom_root`, not from the loops). In log space the tails are nearly linear
+    ulps (bounded loops, fully traceable). Differentiable in $q$ and in whatever
+    `log_tail_fn` closes over, by the implicit function theorem (`lax.custom_root`), not
+    through the loops. In log space the tails are nearly linear
     (exponential tails) or logarithmic (power tails), so Newton converges from far out in a
     few steps. Above the median the equation solved is $\log(1 - F(x)) = \log(1 - q)$
     (`log_tail_fn(x, upper)` is $\log F(x)$, or $\log(1 - F(x))$ where `upper`; $1 - q$ is
@@ -182,43 +183,48 @@ def quantile(log_tail_fn, pdf_fn, center: Array, scale: Array, q: Array) -> Arra
     def excess(x):
         return excess_and_log_tail(x)[0]
 
-    def expand(state):
-        lo, hi, width, _, k = state
-        g_lo, g_hi = excess(lo), excess(hi)
-        lo = jnp.where(g_lo > 0, lo - width, lo)
-        hi = jnp.where(g_hi < 0, hi + width, hi)
-        return lo, hi, 2.0 * width, (g_lo > 0) | (g_hi < 0), k + 1
+    def search(_, __):
+        def expand(state):
+            lo, hi, width, _, k = state
+            g_lo, g_hi = excess(lo), excess(hi)
+            lo = jnp.where(g_lo > 0, lo - width, lo)
+            hi = jnp.where(g_hi < 0, hi + width, hi)
+            return lo, hi, 2.0 * width, (g_lo > 0) | (g_hi < 0), k + 1
 
-    lo, hi, _, unbracketed, _ = jax.lax.while_loop(
-        lambda s: s[3] & (s[4] < _MAX_DOUBLINGS),
-        expand,
-        (center - scale, center + scale, scale, jnp.asarray(True), jnp.asarray(0)),
-    )
+        lo, hi, _, unbracketed, _ = jax.lax.while_loop(
+            lambda s: s[3] & (s[4] < _MAX_DOUBLINGS),
+            expand,
+            (center - scale, center + scale, scale, jnp.asarray(True), jnp.asarray(0)),
+        )
 
-    eps = jnp.finfo(lo.dtype).eps
+        eps = jnp.finfo(lo.dtype).eps
 
-    def refine(state):
-        lo, hi, x, _, k = state
-        g, lt = excess_and_log_tail(x)
-        lo = jnp.where(g < 0, x, lo)
-        hi = jnp.where(g < 0, hi, x)
-        # d/dx of the log tail is f(x) / tail(x)
-        newton = x - g * jnp.exp(lt) / pdf_fn(x)
-        in_bracket = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
-        # g == 0: x is the root (it is also a bracket end now, so keep it, not bisect)
-        x_new = jnp.where(g == 0, x, jnp.where(in_bracket, newton, 0.5 * (lo + hi)))
-        # done once a Newton step moves x by a few ulps (or the bracket has collapsed):
-        # the next one could not change it
-        tol = 4.0 * eps * (jnp.abs(x_new) + scale)
-        done = (in_bracket & (jnp.abs(x_new - x) <= tol)) | (hi - lo <= tol) | (g == 0)
-        return lo, hi, x_new, done, k + 1
+        def refine(state):
+            lo, hi, x, _, k = state
+            g, lt = excess_and_log_tail(x)
+            lo = jnp.where(g < 0, x, lo)
+            hi = jnp.where(g < 0, hi, x)
+            # d/dx of the log tail is f(x) / tail(x)
+            newton = x - g * jnp.exp(lt) / pdf_fn(x)
+            in_bracket = (newton > lo) & (newton < hi) & jnp.isfinite(newton)
+            # g == 0: x is the root (it is also a bracket end now, so keep it, not bisect)
+            x_new = jnp.where(g == 0, x, jnp.where(in_bracket, newton, 0.5 * (lo + hi)))
+            # done once a Newton step moves x by a few ulps (or the bracket has collapsed):
+            # the next one could not change it
+            tol = 4.0 * eps * (jnp.abs(x_new) + scale)
+            done = (in_bracket & (jnp.abs(x_new - x) <= tol)) | (hi - lo <= tol) | (g == 0)
+            return lo, hi, x_new, done, k + 1
 
-    _, _, x, _, _ = jax.lax.while_loop(
-        lambda s: ~s[3] & (s[4] < _MAX_REFINE),
-        refine,
-        (lo, hi, 0.5 * (lo + hi), jnp.asarray(False), jnp.asarray(0)),
-    )
-    # no bracket, or a cdf that is not finite (NaN parameters): NaN, never a silent number
-    x = jnp.where(unbracketed | ~jnp.isfinite(excess(x)), jnp.nan, x)
+        _, _, x, _, _ = jax.lax.while_loop(
+            lambda s: ~s[3] & (s[4] < _MAX_REFINE),
+            refine,
+            (lo, hi, 0.5 * (lo + hi), jnp.asarray(False), jnp.asarray(0)),
+        )
+        # no bracket, or a cdf that is not finite (NaN parameters): NaN, never a silent number
+        return jnp.where(unbracketed | ~jnp.isfinite(excess(x)), jnp.nan, x)
+
+    # implicit differentiation: dx/dtheta = -(dg/dtheta) / (dg/dx) at the root of the
+    # (log-space) excess g, so jax.grad works although the loops are not differentiable
+    x = jax.lax.custom_root(excess, center, search, lambda g, y: y / g(jnp.ones_like(y)))
     ends = jnp.where(q == 0, -jnp.inf, jnp.where(q == 1, jnp.inf, jnp.nan))
     return jnp.where(inside, x, ends.astype(x.dtype))
