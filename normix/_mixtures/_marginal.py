@@ -26,7 +26,7 @@ from typing import Self
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, PRNGKeyArray
 
 from .._compiled import compiled_when_eager
 from .._covariance import DenseCovariance
@@ -294,16 +294,23 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         dtype = self.mu.dtype
         return tuple(gig_moment(p, a, b, jnp.asarray(r, dtype)) for r in (1.0, 2.0, 3.0, 4.0))
 
+    def _abs_moment_exists(self, r: float, m_r: Array) -> Bool[Array, " d"]:
+        r"""Whether $\mathbb{E}|X_j|^r < \infty$ for each coordinate, given
+        $m_r = \mathbb{E}Y^r$: $X_j - \mu_j = \gamma_j Y + \sigma_j\sqrt Y Z$ needs
+        $\mathbb{E}Y^r < \infty$, or only $\mathbb{E}Y^{r/2} < \infty$ where $\gamma_j = 0$."""
+        p, a, b = self.subordinator.gig_params()
+        m_half = gig_moment(p, a, b, jnp.asarray(r / 2, self.mu.dtype))
+        return jnp.isfinite(m_r) | ((self.gamma == 0) & jnp.isfinite(m_half))
+
     def mean(self) -> Float[Array, " d"]:
         r"""$\mathbb{E}X = \mu + \gamma\,\mathbb{E}Y$: infinite where $\gamma_j \ne 0$ and
         $\mathbb{E}Y$ is; $\mu_j$ where $\gamma_j = 0$ and $\mathbb{E}\sqrt Y$ is finite
         (Student-t with $\nu > 1$); NaN where $\mathbb{E}|X_j|$ is infinite (Student-t with
         $\nu \le 1$)."""
-        p, a, b = self.subordinator.gig_params()
         m1 = self._latent_moments()[0]
-        m_half = gig_moment(p, a, b, jnp.asarray(0.5, self.mu.dtype))
-        exists = jnp.isfinite(m1) | ((self.gamma == 0) & jnp.isfinite(m_half))
-        return jnp.where(exists, self.mu + _times(self.gamma, m1), jnp.nan)
+        return jnp.where(
+            self._abs_moment_exists(1.0, m1), self.mu + _times(self.gamma, m1), jnp.nan
+        )
 
     def cov(self) -> Float[Array, "d d"]:
         r"""$\operatorname{Cov}X = \mathbb{E}[Y]\,\Sigma + \operatorname{Var}(Y)\,\gamma\gamma^\top$
@@ -342,11 +349,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         $\mathbb{E}D^3 = \gamma^3\mu_3(Y) + 3\gamma\sigma^2\operatorname{Var}Y$.
         """
         c2, c3, _, m3 = self._central_moments()
-        # E|D|^3 < inf needs E[Y^3] < inf, or only E[Y^(3/2)] < inf where gamma_j = 0
-        p, a, b = self.subordinator.gig_params()
-        m15 = gig_moment(p, a, b, jnp.asarray(1.5, self.mu.dtype))
-        exists = jnp.isfinite(m3) | ((self.gamma == 0) & jnp.isfinite(m15))
-        return jnp.where(exists, c3 / c2**1.5, jnp.nan)
+        return jnp.where(self._abs_moment_exists(3.0, m3), c3 / c2**1.5, jnp.nan)
 
     def kurtosis(self) -> Float[Array, " d"]:
         r"""Excess kurtosis of each coordinate; $\mathbb{E}D^4 = \gamma^4\mu_4(Y) +
