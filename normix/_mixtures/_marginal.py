@@ -49,7 +49,15 @@ from ._stats import (
     posterior_mixture_stats,
     symmetric_normal_part_mle,
 )
-from ._univariate import log_cdf, log_survival, log_tail, partial_expectation, quantile
+from ._univariate import (
+    latent_grid,
+    log_cdf,
+    log_density,
+    log_survival,
+    log_tail,
+    partial_expectation,
+    quantile,
+)
 
 
 def _times(coef: Array, moment: Array) -> Array:
@@ -366,7 +374,8 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             )
         p, a, b = self.subordinator.gig_params()
         sigma = jnp.sqrt(self.covariance.as_matrix()[0, 0])
-        return self.mu[0], self.gamma[0], sigma, p, a, b
+        log_z = self.subordinator.log_gig_normalizer()
+        return self.mu[0], self.gamma[0], sigma, p, a, b, log_z
 
     # The d = 1 functions below run eagerly as cached compiled programs
     # (`compiled_when_eager`): the quantile search's loops would otherwise be traced and
@@ -394,7 +403,7 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         Differentiable in $q$ and in the parameters (forward and reverse mode) by the implicit
         function theorem, $\partial x/\partial\theta = -\partial_\theta F(x)/f(x)$; so are
         `value_at_risk` and `expected_shortfall`."""
-        mu, gamma, sigma, p, a, b = self._univariate_params("ppf")
+        mu, gamma, sigma, p, a, b, log_z = self._univariate_params("ppf")
         q = jnp.asarray(q, dtype=self.mu.dtype)
         q = error_if(
             q,
@@ -403,11 +412,13 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
             "value_at_risk / expected_shortfall the confidence level must lie in [0, 1].",
         )
 
+        grid = latent_grid(p, a, b, log_z)
+
         def log_tail_fn(x, upper):
-            return log_tail(mu, gamma, sigma, p, a, b, x, upper)
+            return log_tail(mu, gamma, sigma, grid, x, upper)
 
         def pdf_fn(x):
-            return jnp.exp(self._log_prob_rows(jnp.reshape(x, (1, 1)))[0])
+            return jnp.exp(log_density(mu, gamma, sigma, grid, x))
 
         def one(qi):
             return quantile(log_tail_fn, pdf_fn, mu, sigma + jnp.abs(gamma), qi)

@@ -35,7 +35,6 @@ import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, logsumexp
 from jaxtyping import Array, Float
 
-from .._distributions._gig_functions import gig_log_normalizer
 
 _TAIL = 45.0
 _NODES = 1025
@@ -53,10 +52,15 @@ def _scaled_exp(c: Array, u: Array) -> Array:
     return jnp.where(c > 0, c * jnp.exp(jnp.where(c > 0, u, 0.0)), 0.0)
 
 
-def _log_y_density_grid(
-    p: Array, a: Array, b: Array, tilt: Array | float = 0.0
+def latent_grid(
+    p: Array, a: Array, b: Array, log_z: Array, tilt: Array | float = 0.0
 ) -> tuple[Array, Array]:
     r"""Nodes $u_k$ and log-weights $\log(h\, e^{\ell(u_k)})$ of the trapezoid rule.
+
+    It depends on the law only, so callers that evaluate $F$ many times (the quantile
+    search) build it once: the Newton solves for its ends then appear once in the compiled
+    program, not at every call site. `log_z` is $\log Z(p, a, b)$, which the caller
+    takes from the subordinator (closed form except for the GIG itself).
 
     The grid covers $\ell \ge \max\ell - 45$ below the mode and
     $\ell(u) + t u \ge \max(\ell + t u) - 90$ above it ($t$ = `tilt`): the right tail of
@@ -64,7 +68,6 @@ def _log_y_density_grid(
     ($t = 1/2$ for $\sigma\sqrt Y$, $1$ for $\gamma Y$). The caller must check that
     $\mathbb{E}Y^t$ is finite (the tilted law proper)."""
     dtype = jnp.result_type(p, a, b)
-    log_z = gig_log_normalizer(p, a, b)
 
     def ell(u, q=p):
         return q * u - 0.5 * (_scaled_exp(a, u) + _scaled_exp(b, -u)) - log_z
@@ -117,27 +120,37 @@ def _conditional_z(mu, gamma, sigma, u, x):
     return (x[..., None] - m) / s, m, s
 
 
-def log_tail(mu, gamma, sigma, p, a, b, x: Float[Array, "..."], upper: Array) -> Array:
+def log_tail(mu, gamma, sigma, grid, x: Float[Array, "..."], upper: Array) -> Array:
     r"""$\log F(x)$, or $\log(1 - F(x))$ where `upper` (broadcast with `x`), elementwise,
-    from one grid: $1 - F(x) = \int \Phi(-z_x(u))\,e^{\ell(u)}\,du$ keeps its relative
-    accuracy in the right tail."""
-    u, log_w = _log_y_density_grid(p, a, b)
+    on a `latent_grid`: $1 - F(x) = \int \Phi(-z_x(u))\,e^{\ell(u)}\,du$ keeps its
+    relative accuracy in the right tail."""
+    u, log_w = grid
     z, _, _ = _conditional_z(mu, gamma, sigma, u, x)
     z = jnp.where(jnp.asarray(upper)[..., None], -z, z)
     return logsumexp(log_w.reshape((1,) * x.ndim + u.shape) + log_ndtr(z), axis=-1)
 
 
-def log_cdf(mu, gamma, sigma, p, a, b, x: Float[Array, "..."]) -> Array:
+def log_density(mu, gamma, sigma, grid, x: Float[Array, "..."]) -> Array:
+    r"""$\log f(x) = \log\int \varphi(z_x(u))\,e^{\ell(u) - u/2}/\sigma\,du$ on a
+    `latent_grid`: the derivative of the same quadrature as `log_tail` (what the quantile
+    search's Newton steps need), without the Bessel function of the closed form."""
+    u, log_w = grid
+    z, _, s = _conditional_z(mu, gamma, sigma, u, x)
+    log_phi = -0.5 * z * z - 0.5 * jnp.log(2.0 * jnp.pi) - jnp.log(s)
+    return logsumexp(log_w.reshape((1,) * x.ndim + u.shape) + log_phi, axis=-1)
+
+
+def log_cdf(mu, gamma, sigma, p, a, b, log_z, x: Float[Array, "..."]) -> Array:
     r"""$\log F(x)$ elementwise in `x` (scalar parameters)."""
-    return log_tail(mu, gamma, sigma, p, a, b, x, False)
+    return log_tail(mu, gamma, sigma, latent_grid(p, a, b, log_z), x, False)
 
 
-def log_survival(mu, gamma, sigma, p, a, b, x: Float[Array, "..."]) -> Array:
+def log_survival(mu, gamma, sigma, p, a, b, log_z, x: Float[Array, "..."]) -> Array:
     r"""$\log(1 - F(x))$ elementwise, accurate in the right tail."""
-    return log_tail(mu, gamma, sigma, p, a, b, x, True)
+    return log_tail(mu, gamma, sigma, latent_grid(p, a, b, log_z), x, True)
 
 
-def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Array:
+def partial_expectation(mu, gamma, sigma, p, a, b, log_z, q: Float[Array, "..."]) -> Array:
     r"""$\mathbb{E}[X\,1\{X \le q\}]$ elementwise in `q`.
 
     Given $Y$ the integrand is $m\Phi(z) - s\varphi(z)$, which grows like $s = \sigma\sqrt Y$
@@ -147,7 +160,7 @@ def partial_expectation(mu, gamma, sigma, p, a, b, q: Float[Array, "..."]) -> Ar
     mass is infinite ($\mathbb{E}\sqrt Y = \infty$, resp. $\mathbb{E}Y = \infty$: the
     left tail of $X$ has no mean, e.g. Student-t with $\nu \le 1$)."""
     tilt = jnp.where(gamma == 0, 0.5, jnp.where(gamma < 0, 1.0, 0.0))
-    u, log_w = _log_y_density_grid(p, a, b, tilt)
+    u, log_w = latent_grid(p, a, b, log_z, tilt)
     z, m, s = _conditional_z(mu, gamma, sigma, u, q)
     w = jnp.exp(log_w).reshape((1,) * q.ndim + u.shape)
     pdf = jnp.exp(-0.5 * z * z) / jnp.sqrt(2.0 * jnp.pi)
