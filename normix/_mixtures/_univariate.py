@@ -35,7 +35,6 @@ import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, logsumexp
 from jaxtyping import Array, Float
 
-
 _TAIL = 45.0
 _NODES = 1025
 _NEWTON = 40
