@@ -152,6 +152,12 @@ def test_factor_analysis_start_matches_dense_fa(getkey):
 D_SIM, R_SIM, N_SIM = 12, 2, 3000
 
 
+# compiled once each and shared by the tests below (eager calls run op by op)
+_em_step = eqx.filter_jit(lambda m, x, w: m.m_step(m.e_step(x, w)))
+_log_likelihood = eqx.filter_jit(lambda m, x, w: m.log_likelihood(x, w))
+_half_step = eqx.filter_jit(lambda m, x, w: m._half_step(x, w))
+
+
 @pytest.fixture(scope="module")
 def nig_case():
     k1, k2 = jr.split(jr.key(7))
@@ -179,10 +185,11 @@ def test_em_recovers_sigma_and_subordinator(nig_case):
     assert np.all(np.abs(np.asarray(res.model.mean()) - xs.mean(0)) < 3 * se)
     # the MLE beats the data-generating parameters on the same data
     w = jnp.ones(x.shape[0])
-    assert float(res.log_likelihood) >= float(true.log_likelihood(x, w))
-    np.testing.assert_allclose(res.log_likelihood, res.model.log_likelihood(x, w), rtol=1e-12)
+    assert float(res.log_likelihood) >= float(_log_likelihood(true, x, w))
+    np.testing.assert_allclose(res.log_likelihood, _log_likelihood(res.model, x, w), rtol=1e-12)
     # N_SIM > BLOCK_ROWS: the blocked log-likelihood equals the unblocked log-density
-    np.testing.assert_allclose(res.log_likelihood, jnp.mean(res.model.log_prob(x)), rtol=1e-12)
+    log_prob = eqx.filter_jit(lambda m, x: m.log_prob(x))
+    np.testing.assert_allclose(res.log_likelihood, jnp.mean(log_prob(res.model, x)), rtol=1e-12)
 
 
 @pytest.mark.slow
@@ -325,12 +332,12 @@ def test_variance_gamma_em_step_on_a_cusp_is_finite_and_the_limit(shape):
     x = vg.sample(k3, (n,))
     w = jnp.ones(n)
     on_cusp = eqx.tree_at(lambda m: m.mixture.joint.mu, vg, x[5])
-    new = on_cusp.m_step(on_cusp.e_step(x, w))
+    new = _em_step(on_cusp, x, w)
     leaves = jax.tree.leaves(eqx.filter(new, eqx.is_inexact_array))
     assert all(bool(jnp.all(jnp.isfinite(v))) for v in leaves)
     np.testing.assert_array_equal(np.asarray(new.mu), np.asarray(x[5]))
-    assert float(new.log_likelihood(x, w)) >= float(on_cusp.log_likelihood(x, w))
-    half, _ = on_cusp._half_step(x, w / n)
+    assert float(_log_likelihood(new, x, w)) >= float(_log_likelihood(on_cusp, x, w))
+    half, _ = _half_step(on_cusp, x, w / n)
     if shape == 3.05:
         # cycle 2 (at the half step's shape) is on the cusp too
         assert float(half.subordinator.shape) <= 0.5 * d + 1
@@ -340,7 +347,7 @@ def test_variance_gamma_em_step_on_a_cusp_is_finite_and_the_limit(shape):
     # limit only like b^order, so no such comparison is possible for shape 3.05.)
     assert float(half.subordinator.shape) > 0.5 * d + 1
     near = eqx.tree_at(lambda m: m.mixture.joint.mu, vg, x[5] + 1e-9)
-    limit = near.m_step(near.e_step(x, w))
+    limit = _em_step(near, x, w)
     np.testing.assert_allclose(np.asarray(limit.mu), np.asarray(new.mu), rtol=0, atol=1e-6)
     for part in (
         lambda m: m.gamma,
