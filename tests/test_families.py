@@ -288,3 +288,21 @@ def test_fit_to_constant_data_names_the_problem():
             cls.fit(np.array([1.5, 1.5, 1.5]))
         fitted = cls.fit(np.array([1.0, 2.0, 3.5]))  # same program, data that vary
         assert all(np.isfinite(np.asarray(v)) for v in jax.tree.leaves(fitted))
+
+
+def test_subordinator_cumulants_closed_forms():
+    """Cumulants of Gamma / InverseGamma / InverseGaussian (closed forms) and GIG against scipy's
+    mean, variance, skewness and excess kurtosis; +inf where E[Y^n] is infinite."""
+    cases = [
+        (normix.Gamma(2.5, 1.5), st.gamma(2.5, scale=1 / 1.5)),
+        (normix.InverseGamma(6.5, 2.0), st.invgamma(6.5, scale=2.0)),
+        (normix.InverseGaussian(1.3, 2.2), st.invgauss(1.3 / 2.2, scale=2.2)),
+        # the default, from the raw GIG moments
+        (normix.GIG(0.7, 2.0, 3.0), st.geninvgauss(0.7, np.sqrt(6.0), scale=np.sqrt(1.5))),
+    ]
+    for law, ref in cases:
+        k1, k2, k3, k4 = (float(k) for k in jax.jit(type(law).cumulants)(law))
+        m, v, s, k = (float(x) for x in ref.stats("mvsk"))
+        np.testing.assert_allclose([k1, k2, k3 / k2**1.5, k4 / k2**2], [m, v, s, k], rtol=1e-13)
+    kappas = np.array(jax.jit(normix.InverseGamma.cumulants)(normix.InverseGamma(2.5, 2.0)))
+    assert np.isfinite(kappas[:2]).all() and (kappas[2:] == np.inf).all()

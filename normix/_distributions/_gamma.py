@@ -251,6 +251,11 @@ class Gamma(AbstractSubordinator):
     def skewness(self) -> Float[Array, ""]:
         return 2 / jnp.sqrt(self.shape)
 
+    def cumulants(self) -> tuple[Array, Array, Array, Array]:
+        r"""$\kappa_n = (n-1)!\,\alpha/\beta^n$."""
+        a, r = self.shape, self.rate
+        return a / r, a / r**2, 2 * a / r**3, 6 * a / r**4
+
     def kurtosis(self) -> Float[Array, ""]:
         """Excess kurtosis $6/\\alpha$."""
         return 6 / self.shape

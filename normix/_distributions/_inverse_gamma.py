@@ -137,6 +137,24 @@ class InverseGamma(AbstractSubordinator):
         a = jnp.where(ok, self.shape, 5 * jnp.ones_like(self.shape))
         return jnp.where(ok, (30 * a - 66) / ((a - 3) * (a - 4)), jnp.nan)
 
+    def cumulants(self) -> tuple[Array, Array, Array, Array]:
+        r"""With $m = \beta/(\alpha - 1)$: $\kappa_2 = m^2/(\alpha - 2)$,
+        $\kappa_3 = 4m^3/((\alpha - 2)(\alpha - 3))$,
+        $\kappa_4 = m^4(30\alpha - 66)/((\alpha - 2)^2(\alpha - 3)(\alpha - 4))$; $\kappa_n =
+        +\infty$ for $\alpha \le n$."""
+
+        def kappa(n, formula):
+            # evaluated at a shape where it is finite, then +inf where alpha <= n
+            a = jnp.where(self.shape > n, self.shape, (n + 1) * jnp.ones_like(self.shape))
+            return jnp.where(self.shape > n, formula(a, self.rate / (a - 1)), jnp.inf)
+
+        return (
+            kappa(1, lambda a, m: m),
+            kappa(2, lambda a, m: m * m / (a - 2)),
+            kappa(3, lambda a, m: 4 * m**3 / ((a - 2) * (a - 3))),
+            kappa(4, lambda a, m: m**4 * (30 * a - 66) / ((a - 2) ** 2 * (a - 3) * (a - 4))),
+        )
+
     def cdf(self, x: ArrayLike) -> Array:
         r"""$P(X \le x) = Q(\alpha, \beta/x)$, the regularised upper incomplete gamma."""
         x = jnp.asarray(x, dtype=jnp.result_type(x, self.rate.dtype))

@@ -164,6 +164,12 @@ class InverseGaussian(AbstractSubordinator):
     def skewness(self) -> Float[Array, ""]:
         return 3 * jnp.sqrt(self.mu / self.lam)
 
+    def cumulants(self) -> tuple[Array, Array, Array, Array]:
+        r"""$\kappa_1 = \mu$, $\kappa_2 = \mu^3/\lambda$, $\kappa_3 = 3\mu^5/\lambda^2$,
+        $\kappa_4 = 15\mu^7/\lambda^3$."""
+        m, lam = self.mu, self.lam
+        return m, m**3 / lam, 3 * m**5 / lam**2, 15 * m**7 / lam**3
+
     def kurtosis(self) -> Float[Array, ""]:
         r"""Excess kurtosis $15\mu/\lambda$."""
         return 15 * self.mu / self.lam

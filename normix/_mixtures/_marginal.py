@@ -297,73 +297,76 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         return cls.from_joint(joint)
 
     # ------------------------------------------------------------------ moments
-    def _latent_moments(self) -> tuple[Array, Array, Array, Array]:
-        p, a, b = self.subordinator.gig_params()
-        dtype = self.mu.dtype
-        return tuple(gig_moment(p, a, b, jnp.asarray(r, dtype)) for r in (1.0, 2.0, 3.0, 4.0))
-
-    def _abs_moment_exists(self, r: float, m_r: Array) -> Bool[Array, " d"]:
-        r"""Whether $\mathbb{E}|X_j|^r < \infty$ for each coordinate, given
-        $m_r = \mathbb{E}Y^r$: $X_j - \mu_j = \gamma_j Y + \sigma_j\sqrt Y Z$ needs
-        $\mathbb{E}Y^r < \infty$, or only $\mathbb{E}Y^{r/2} < \infty$ where $\gamma_j = 0$."""
+    def _abs_moment_exists(self, r: float, kappa_r: Array) -> Bool[Array, " d"]:
+        r"""Whether $\mathbb{E}|X_j|^r < \infty$ for each coordinate, given the latent
+        cumulant $\kappa_r$ (finite exactly where $\mathbb{E}Y^r$ is):
+        $X_j - \mu_j = \gamma_j Y + \sigma_j\sqrt Y Z$ needs $\mathbb{E}Y^r < \infty$,
+        or only $\mathbb{E}Y^{r/2} < \infty$ where $\gamma_j = 0$."""
         p, a, b = self.subordinator.gig_params()
         m_half = gig_moment(p, a, b, jnp.asarray(r / 2, self.mu.dtype))
-        return jnp.isfinite(m_r) | ((self.gamma == 0) & jnp.isfinite(m_half))
+        return jnp.isfinite(kappa_r) | ((self.gamma == 0) & jnp.isfinite(m_half))
 
     def mean(self) -> Float[Array, " d"]:
-        r"""$\mathbb{E}X = \mu + \gamma\,\mathbb{E}Y$: infinite where $\gamma_j \ne 0$ and
-        $\mathbb{E}Y$ is; $\mu_j$ where $\gamma_j = 0$ and $\mathbb{E}\sqrt Y$ is finite
-        (Student-t with $\nu > 1$); NaN where $\mathbb{E}|X_j|$ is infinite (Student-t with
-        $\nu \le 1$)."""
-        m1 = self._latent_moments()[0]
+        r"""$\mathbb{E}X = \mu + \gamma\,\mathbb{E}Y$: $\pm\infty$ (the sign of
+        $\gamma_j$) where $\gamma_j \ne 0$ and $\mathbb{E}Y$ is infinite (the other tail has
+        a finite mean); $\mu_j$ where $\gamma_j = 0$ and $\mathbb{E}\sqrt Y$ is finite
+        (Student-t with $\nu > 1$); NaN where neither tail has a finite mean (Student-t
+        with $\nu \le 1$)."""
+        k1 = self.subordinator.cumulants()[0]
+        infinite = (self.gamma != 0) & ~jnp.isfinite(k1)
         return jnp.where(
-            self._abs_moment_exists(1.0, m1), self.mu + _times(self.gamma, m1), jnp.nan
+            self._abs_moment_exists(1.0, k1),
+            self.mu + _times(self.gamma, k1),
+            jnp.where(infinite, jnp.sign(self.gamma) * jnp.inf, jnp.nan),
         )
 
     def cov(self) -> Float[Array, "d d"]:
         r"""$\operatorname{Cov}X = \mathbb{E}[Y]\,\Sigma + \operatorname{Var}(Y)\,\gamma\gamma^\top$
         (the second term is 0 where $\gamma_i\gamma_j = 0$, also when $\operatorname{Var}Y$
-        is infinite: Student-t with $2 < \nu \le 4$)."""
-        m1, m2, _, _ = self._latent_moments()
+        is infinite). A variance is $+\infty$ where the mean is finite and
+        $\mathbb{E}X_j^2$ is not (Student-t with $1 < \nu \le 2$), NaN where the mean is not
+        finite (undefined, as in scipy)."""
+        k1, k2, _, _ = self.subordinator.cumulants()
         gg = jnp.outer(self.gamma, self.gamma)
-        return m1 * self.covariance.as_matrix() + _times(gg, m2 - m1 * m1)
+        cov = k1 * self.covariance.as_matrix() + _times(gg, k2)
+        no_mean = ~jnp.isfinite(self.mean())
+        diag = jnp.where(no_mean, jnp.nan, jnp.diag(cov))
+        return cov.at[jnp.diag_indices(self.dim)].set(diag)
 
     def variance(self) -> Float[Array, " d"]:
         return jnp.diag(self.cov())
 
     def _central_moments(self):
-        r"""Central moments $c_2, c_3, c_4$ of each coordinate, and $\mathbb{E}Y^3$."""
-        m1, m2, m3, m4 = self._latent_moments()
-        var_y = m2 - m1 * m1
-        mu3_y = m3 - 3 * m1 * m2 + 2 * m1**3
-        mu4_y = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4
+        r"""Per coordinate: $c_2$, $c_3$ (central moments), $c_4 - 3c_2^2$ (the fourth
+        cumulant) and the latent cumulants, from $D = \gamma(Y - \kappa_1) +
+        \sigma\sqrt Y Z$ in terms of the latent cumulants $\kappa_n$ (no cancellation
+        for nearly Gaussian laws, where $\kappa_2, \kappa_3, \kappa_4 \to 0$):
+        $c_2 = \gamma^2\kappa_2 + \sigma^2\kappa_1$,
+        $c_3 = \gamma^3\kappa_3 + 3\gamma\sigma^2\kappa_2$,
+        $c_4 - 3c_2^2 = \gamma^4\kappa_4 + 6\gamma^2\sigma^2\kappa_3 + 3\sigma^4\kappa_2$."""
+        k = self.subordinator.cumulants()
+        k1, k2, k3, k4 = k
         g = self.gamma
         s2 = jnp.diag(self.covariance.as_matrix())
-        # terms with a zero skewness coefficient are 0 even where the latent moment is
+        # terms with a zero skewness coefficient are 0 even where the latent cumulant is
         # infinite (0 * inf would be NaN)
-        c2 = _times(g * g, var_y) + s2 * m1
-        c3 = _times(g**3, mu3_y) + _times(3 * g * s2, var_y)
-        c4 = (
-            _times(g**4, mu4_y)
-            + _times(6 * g * g * s2, m3 - 2 * m1 * m2 + m1**3)
-            + 3 * s2 * s2 * m2
-        )
-        return c2, c3, c4, m3
+        c2 = _times(g * g, k2) + s2 * k1
+        c3 = _times(g**3, k3) + _times(3 * g * s2, k2)
+        e4 = _times(g**4, k4) + _times(6 * g * g * s2, k3) + 3 * s2 * s2 * k2
+        return c2, c3, e4, k
 
     def skewness(self) -> Float[Array, " d"]:
-        r"""Skewness of each coordinate, $\mathbb{E}[(X_j - \mathbb{E}X_j)^3]/\sigma_j^3$.
-
-        With $D = \gamma(Y - m_1) + \sigma\sqrt{Y} Z$:
-        $\mathbb{E}D^3 = \gamma^3\mu_3(Y) + 3\gamma\sigma^2\operatorname{Var}Y$.
-        """
-        c2, c3, _, m3 = self._central_moments()
-        return jnp.where(self._abs_moment_exists(3.0, m3), c3 / c2**1.5, jnp.nan)
+        r"""Skewness of each coordinate, $\mathbb{E}[(X_j - \mathbb{E}X_j)^3]/\sigma_j^3$
+        (NaN where $\mathbb{E}|X_j|^3$ is infinite)."""
+        c2, c3, _, k = self._central_moments()
+        return jnp.where(self._abs_moment_exists(3.0, k[2]), c3 / c2**1.5, jnp.nan)
 
     def kurtosis(self) -> Float[Array, " d"]:
-        r"""Excess kurtosis of each coordinate; $\mathbb{E}D^4 = \gamma^4\mu_4(Y) +
-        6\gamma^2\sigma^2\,\mathbb{E}[(Y-m_1)^2 Y] + 3\sigma^4\,\mathbb{E}Y^2$."""
-        c2, _, c4, _ = self._central_moments()
-        return c4 / c2**2 - 3.0
+        r"""Excess kurtosis of each coordinate, $(c_4 - 3c_2^2)/c_2^2$: $+\infty$ where the
+        variance is finite and $\mathbb{E}X_j^4$ is not, NaN where the variance is not
+        finite."""
+        c2, _, e4, k = self._central_moments()
+        return jnp.where(self._abs_moment_exists(2.0, k[1]), e4 / c2**2, jnp.nan)
 
     # ------------------------------------------------------------------ d = 1 only
     def _univariate_params(self, what: str):
