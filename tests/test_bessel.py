@@ -237,6 +237,21 @@ def test_extreme_grid_finite():
         assert np.all(np.isfinite(arr))
 
 
+def test_log_kv_at_the_ends_of_the_domain():
+    """log K_v(0) = +inf and log K_v(inf) = -inf for every order (v = 0 and 1 used to give
+    NaN at z = 0, v = 30 +inf); z < 0 and NaN arguments give NaN; the gradient at the ends
+    is 0, not NaN, so a masked-out end does not poison a reverse pass."""
+    v = jnp.array([0.0, 1.0, 30.0, -2.5, 0.5, 700.0, np.nan, 2.0])
+    z = jnp.array([0.0, 0.0, 0.0, 0.0, np.inf, np.inf, 0.0, -1.0])
+    out = np.asarray(jax.jit(log_kv)(v, z))
+    np.testing.assert_array_equal(out[:4], np.inf)
+    np.testing.assert_array_equal(out[4:6], -np.inf)
+    assert np.isnan(out[6:]).all()
+    grads = jax.jit(jax.grad(lambda a, b: jnp.sum(jnp.where(b > 0, 0.0, log_kv(a, b))), (0, 1)))
+    for g in grads(jnp.array([1.0, 2.0]), jnp.array([0.0, 3.0])):
+        np.testing.assert_array_equal(np.asarray(g), 0.0)
+
+
 def test_jit_eager_vmap_broadcast():
     v = np.array([0.2, 3.5, 40.0, -7.0])
     z = np.array([0.5, 2.5, 1e3])

@@ -261,10 +261,15 @@ def log_kv(v: ArrayLike, z: ArrayLike) -> Float[Array, "..."]:
     - `v`: order (any real).
     - `z`: argument, $z > 0$.
 
-    **Returns:** $\log K_v(z)$ in dtype `jnp.result_type(v, z, float)`.
+    **Returns:** $\log K_v(z)$ in dtype `jnp.result_type(v, z, float)`; at the ends of the
+    domain the limits $\log K_v(0) = +\infty$ and $\log K_v(\infty) = -\infty$ (derivative
+    0 there), NaN for $z < 0$ or a NaN argument.
     """
     v, z = _prepare(v, z)
-    return _log_kv(v, z)
+    ends = (z == 0) | jnp.isposinf(z)
+    value = _log_kv(v, jnp.where(ends, jnp.ones_like(z), z))
+    limit = jnp.where(z == 0, jnp.inf, -jnp.inf).astype(value.dtype)
+    return jnp.where(ends & ~jnp.isnan(v), limit, value)
 
 
 @jax.jit
