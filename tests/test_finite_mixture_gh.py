@@ -229,8 +229,8 @@ def test_boundary_objective_matches_the_gig_normalizer():
     """The closed-form scores of inverse-Gamma and Gamma laws equal theta . eta - log Z
     with log Z from `gig_log_normalizer` (its a = 0 / b = 0 limits); interior laws and
     invalid parameters score -inf."""
+    from normix._distributions._gig_boundary import boundary_objective as _boundary_objective
     from normix._distributions._gig_functions import gig_log_normalizer
-    from normix._mixtures._gig_m_step import _boundary_objective
 
     eta = jnp.array([-0.3, 1.7, 0.9])
     for p, a, b in [(-2.5, 0.0, 3.0), (-0.4, 0.0, 0.02), (4.0, 7.0, 0.0), (0.3, 0.5, 0.0)]:

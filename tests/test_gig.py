@@ -148,3 +148,30 @@ def test_invalid_parameters_raise():
         normix.GIG(-0.5, 1.0, 0.0)
     with pytest.raises(Exception, match="GIG"):
         normix.GIG(0.5, -1.0, 1.0)
+
+
+def test_mle_on_gamma_and_inverse_gamma_data_is_the_boundary_law():
+    """On Gamma-distributed data the GIG likelihood has its supremum at b = 0, where the
+    interior Newton solve cannot converge (it used to raise "max_steps"): the fit is the
+    Gamma MLE (scipy's `gamma.fit`), as a GIG with b = 0; likewise a = 0 for inverse-Gamma
+    data. Data with an interior maximiser keep the interior solution; statistics that
+    violate Jensen's inequality still raise."""
+    x = np.random.default_rng(0).gamma(2.0, 1.5, size=5000)
+    fit = jax.jit(normix.GIG.fit)
+    shape, _, scale = st.gamma.fit(x, floc=0, method="MLE")
+    # the premise: at the Gamma MLE the objective decreases into the interior (b > 0),
+    # i.e. the data's mean of 1/x exceeds the model's E[1/Y] = rate / (shape - 1)
+    assert np.mean(1 / x) > 1 / (scale * (shape - 1))
+    g = fit(jnp.asarray(x))
+    np.testing.assert_allclose([g.p, g.a], [shape, 2 / scale], rtol=1e-6)
+    assert float(g.b) == 0.0
+    ll = float(jnp.mean(g.log_prob(jnp.asarray(x))))
+    assert ll >= st.gamma.logpdf(x, shape, scale=scale).mean() - 1e-12
+    ig = fit(jnp.asarray(1 / x))
+    np.testing.assert_allclose([-ig.p, ig.b], [g.p, g.a], rtol=1e-12)
+    assert float(ig.a) == 0.0
+    w = np.random.default_rng(1).wald(1.0, 2.0, size=4000)
+    inner = fit(jnp.asarray(w))
+    assert float(inner.a) > 0 and float(inner.b) > 0
+    with pytest.raises(eqx.EquinoxRuntimeError):
+        normix.GIG.from_expectation(jnp.array([0.0, 0.5, 1.5]))  # E[1/Y] E[Y] < 1

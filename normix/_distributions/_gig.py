@@ -8,6 +8,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 from .._errors import enum_error_if, error_if
 from .._misc import as_float, require_scalar
 from .._subordinator import AbstractSubordinator
+from ._gig_boundary import boundary_maximisers
 from ._gig_cdf import gig_cdf, gig_survival
 from ._gig_functions import (
     gig_expectations,
@@ -88,10 +89,22 @@ class GIG(AbstractSubordinator):
         cls, eta: Float[Array, " 3"], theta0: Float[Array, " 3"] | None = None
     ) -> Float[Array, " 3"]:
         r"""$\theta$ with $\nabla\psi(\theta) = \eta$, by `GIGNewtonSolver()` warm-started at
-        `theta0`; raises (also under `jit`) with the solver's message if it fails. Use
-        `solve_gig_natural` to get the result code instead."""
+        `theta0`: the maximum-likelihood law over the closure of the family. Where the
+        interior solve does not succeed, the supremum lies on the boundary (data that look
+        Gamma- or inverse-Gamma-distributed: Newton runs off towards $b \to 0$ or $a \to 0$),
+        and the better of the Gamma ($b = 0$) and inverse-Gamma ($a = 0$) maximum-likelihood
+        laws is returned (`_gig_boundary.py`). Raises (also under `jit`) with the solver's
+        message where $\eta$ is not the expectation of any GIG law (Jensen's inequalities) or
+        no boundary law exists.
+        `solve_gig_natural` gives the interior solve's result code instead."""
         sol = GIGNewtonSolver().solve(eta, theta0)
-        return enum_error_if(sol.theta, sol.result != GIGSolverResult.successful, sol.result)
+        interior = (sol.result == GIGSolverResult.successful) & jnp.all(jnp.isfinite(sol.theta))
+        laws, scores = boundary_maximisers(eta)
+        p, a, b = laws[jnp.argmax(scores)]
+        feasible = sol.result != GIGSolverResult.infeasible_expectation
+        on_boundary = ~interior & feasible & jnp.any(scores > -jnp.inf)
+        theta = jnp.where(on_boundary, jnp.stack([p - 1, -b / 2, -a / 2]), sol.theta)
+        return enum_error_if(theta, ~interior & ~on_boundary, sol.result)
 
     @classmethod
     def from_natural(cls, theta: Float[Array, " 3"]) -> GIG:

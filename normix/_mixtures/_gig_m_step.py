@@ -12,29 +12,12 @@ complete-data log-likelihood never decreases, so EM stays monotone and finite, a
 model never holds NaN parameters.
 """
 
-import jax
 import jax.numpy as jnp
-from jax.scipy.special import gammaln
 from jaxtyping import Array, Float
 
 from .._distributions import GIG
-from .._distributions._gamma import inverse_log_minus_digamma
+from .._distributions._gig_boundary import boundary_maximisers, boundary_objective
 from .._distributions._gig_solver import _DEFAULT_SOLVER, GIGSolverResult
-
-
-def _boundary_objective(p: Array, a: Array, b: Array, eta: Float[Array, " 3"]) -> Array:
-    r"""$\theta^\top\eta - \log Z(p, a, b)$, $\theta = (p - 1, -b/2, -a/2)$, for a boundary
-    law: inverse Gamma ($a = 0 < b$, $p < 0$: $\log Z = \log\Gamma(-p) + p\log(b/2)$) or Gamma
-    ($b = 0 < a$, $p > 0$: $\log Z = \log\Gamma(p) - p\log(a/2)$), in closed form;
-    $-\infty$ for anything else (including interior laws and non-finite parameters)."""
-    inv_gamma = (a == 0) & (b > 0) & (p < 0)
-    gamma = (b == 0) & (a > 0) & (p > 0)
-    ok = (inv_gamma | gamma) & jnp.isfinite(p) & jnp.isfinite(a) & jnp.isfinite(b)
-    shape = jnp.where(ok, jnp.abs(p), 1.0)
-    half_scale = jnp.where(ok, 0.5 * (a + b), 1.0)  # a/2 (Gamma) or b/2 (inverse Gamma)
-    log_z = gammaln(shape) - shape * jnp.log(half_scale)
-    val = (p - 1) * eta[0] - 0.5 * b * eta[1] - 0.5 * a * eta[2] - log_z
-    return jnp.where(ok & jnp.isfinite(val), val, -jnp.inf)
 
 
 def _current_objective(current: GIG, warm_objective: Array, eta: Float[Array, " 3"]) -> Array:
@@ -42,7 +25,7 @@ def _current_objective(current: GIG, warm_objective: Array, eta: Float[Array, " 
     solver's `-warm_objective` for an interior law, the closed form for a boundary one;
     $-\infty$ where neither is finite."""
     interior = (current.a > 0) & (current.b > 0)
-    boundary = _boundary_objective(current.p, current.a, current.b, eta)
+    boundary = boundary_objective(current.p, current.a, current.b, eta)
     score = jnp.where(interior, -warm_objective, boundary)
     return jnp.where(jnp.isfinite(score), score, -jnp.inf)
 
@@ -66,22 +49,21 @@ def gig_m_step_with_boundary(eta: Float[Array, " 3"], current: GIG) -> GIG:
     theta, result = sol.theta, sol.result
     p_i, b_i, a_i = theta[0] + 1, -2 * theta[1], -2 * theta[2]
     ok = (result == GIGSolverResult.successful) & jnp.all(jnp.isfinite(theta))
-    # both boundary shapes from one call of the Gamma shape solver (NaN where no root)
-    alpha_ig, alpha_g = inverse_log_minus_digamma(
-        jnp.stack([jnp.log(eta[1]) + eta[0], jnp.log(eta[2]) - eta[0]])
-    )
-    zero = jnp.zeros_like(eta[0])
-    cands = jnp.stack(
+    boundary, boundary_scores = boundary_maximisers(eta)
+    cands = jnp.concatenate(
         [
-            jnp.stack([p_i, a_i, b_i]),
-            jnp.stack([-alpha_ig, zero, 2 * alpha_ig / eta[1]]),
-            jnp.stack([alpha_g, 2 * alpha_g / eta[2], zero]),
-            jnp.stack([current.p, current.a, current.b]),
+            jnp.stack([p_i, a_i, b_i])[None],
+            boundary,
+            jnp.stack([current.p, current.a, current.b])[None],
         ]
     )
-    score = jax.vmap(lambda c: _boundary_objective(c[0], c[1], c[2], eta))(cands[:3])
-    score = jnp.append(score, _current_objective(current, sol.warm_objective, eta))
-    score = score.at[0].set(jnp.where(ok, jnp.inf, -jnp.inf))  # the interior MLE wins
+    score = jnp.concatenate(
+        [
+            jnp.where(ok, jnp.inf, -jnp.inf)[None],  # the interior MLE wins
+            boundary_scores,
+            _current_objective(current, sol.warm_objective, eta)[None],
+        ]
+    )
     # no candidate is a law (NaN statistics): NaN parameters, never a silent value
     best = jnp.where(jnp.any(score > -jnp.inf), cands[jnp.argmax(score)], jnp.nan)
     return gig_unchecked(best[0], best[1], best[2])
@@ -113,7 +95,7 @@ def gig_m_step_fixed_p_with_boundary(eta: Float[Array, " 3"], current: GIG) -> G
         jnp.stack([p, 2 * p / eta[2], zero]),
         jnp.stack([p, zero, -2 * p / eta[1]]),
     )
-    boundary_score = _boundary_objective(boundary[0], boundary[1], boundary[2], eta_cmp)
+    boundary_score = boundary_objective(boundary[0], boundary[1], boundary[2], eta_cmp)
     current_score = _current_objective(current, sol.warm_objective, eta_cmp)
     take_boundary = boundary_score >= current_score
     fallback = jnp.where(take_boundary, boundary, jnp.stack([p, current.a, current.b]))
