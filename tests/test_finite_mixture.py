@@ -3,6 +3,7 @@ cases, sample weights, priors, model selection."""
 
 import warnings
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -336,7 +337,10 @@ def test_cached_features_match_per_block_features(overlapping, key):
     other = normix._finite.initial_mixture(
         jr.fold_in(key, 1), X, w, 3, covariance="full", chunk_size=128
     )
-    starts = jax.tree.map(lambda *a: jnp.stack(a), other, start)
+    other = FiniteMixture(  # the same static settings: `fit` reuses the cached program
+        other.weights, other.components, chunk_size=128, feature_cache_bytes=need
+    )
+    starts = jax.tree.map(lambda *a: jnp.stack(a), other, with_budget(need))
     _, each = normix.fit_multistart(starts, X, solver=solver, max_steps=15, throw=False)
     np.testing.assert_allclose(each.trace[1], cached.trace, rtol=1e-12)
     alone = normix.fit(other, X, solver=solver, max_steps=15, throw=False)
@@ -356,12 +360,15 @@ def test_float32_chunked_e_step_whitens_and_stays_accurate(key):
     resp = jnp.concatenate([labels, ~labels], axis=1).astype(X.dtype)
     w = jnp.ones(n)
     lls = {}
+    build = eqx.filter_jit(
+        lambda X, w, r: gaussian_from_responsibilities(X, w, r, "full", chunk_size=256)
+    )
+    log_likelihood = eqx.filter_jit(lambda m, X, w: m.log_likelihood(X, w))
     for dtype in (jnp.float64, jnp.float32):
-        m = gaussian_from_responsibilities(
-            X.astype(dtype), w.astype(dtype), resp.astype(dtype), "full", chunk_size=256
-        )
+        Xd, wd = X.astype(dtype), w.astype(dtype)
+        m = build(Xd, wd, resp.astype(dtype))
         assert m.components.quadratic_features == (dtype == jnp.float64)
-        lls[dtype] = float(m.log_likelihood(X.astype(dtype), w.astype(dtype)))
+        lls[dtype] = float(log_likelihood(m, Xd, wd))
     np.testing.assert_allclose(lls[jnp.float32], lls[jnp.float64], rtol=2e-6)
 
 
