@@ -11,6 +11,7 @@ from .._subordinator import AbstractSubordinator
 from ._gig_boundary import boundary_maximisers
 from ._gig_cdf import gig_cdf, gig_survival
 from ._gig_functions import (
+    gig_cumulants,
     gig_expectations,
     gig_log_normalizer,
     gig_moment,
@@ -159,6 +160,10 @@ class GIG(AbstractSubordinator):
         m1 = gig_moment(self.p, self.a, self.b, 1.0)
         m2 = gig_moment(self.p, self.a, self.b, 2.0)
         return m2 - m1 * m1
+
+    def cumulants(self) -> tuple[Array, Array, Array, Array]:
+        """From the raw moments (`gig_cumulants`)."""
+        return gig_cumulants(self.p, self.a, self.b)
 
     def mode(self) -> Float[Array, ""]:
         r"""$\big(p - 1 + \sqrt{(p-1)^2 + ab}\big)/a$ (0 when $b = 0$ and $p \le 1$)."""

@@ -368,3 +368,21 @@ def gig_moment(p: ArrayLike, a: ArrayLike, b: ArrayLike, r: ArrayLike) -> Float[
         ),
     )
     return out
+
+
+def gig_cumulants(p: ArrayLike, a: ArrayLike, b: ArrayLike) -> tuple[Array, Array, Array, Array]:
+    r"""Cumulants $\kappa_1..\kappa_4$ of $\mathrm{GIG}(p, a, b)$ from the raw moments
+    $m_n = \mathbb{E}Y^n$ (`gig_moment`): $\kappa_2 = m_2 - m_1^2$,
+    $\kappa_3 = m_3 - 3m_1m_2 + 2m_1^3$, $\kappa_4 = m_4 - 4m_1m_3 + 6m_1^2m_2 - 3m_1^4 -
+    3\kappa_2^2$; $+\infty$ where $m_n$ is infinite. The differences cancel for nearly
+    degenerate laws ($\sqrt{ab}$ large), where they lose relative accuracy."""
+    m1, m2, m3, m4 = (gig_moment(p, a, b, float(r)) for r in (1, 2, 3, 4))
+    k2 = m2 - m1 * m1
+    k3 = m3 - 3 * m1 * m2 + 2 * m1**3
+    k4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4 - 3 * k2 * k2
+    return (
+        m1,
+        jnp.where(jnp.isfinite(m2), k2, jnp.inf),
+        jnp.where(jnp.isfinite(m3), k3, jnp.inf),
+        jnp.where(jnp.isfinite(m4), k4, jnp.inf),
+    )
