@@ -35,6 +35,13 @@ def _draw(key: PRNGKeyArray, p: Float[Array, " n"]) -> Int[Array, ""]:
     return jr.categorical(key, jnp.log(p))
 
 
+def _row(x: Float[Array, "n d"], i: Int[Array, ""]) -> Float[Array, " d"]:
+    """`x[i]` as a masked sum over the rows: a reduction, so with `x` sharded by rows
+    (`jax.sharding`) each device sums its own rows and only `d` numbers are exchanged;
+    indexing would gather all of `x` onto every device."""
+    return jnp.sum(jnp.where((jnp.arange(x.shape[0]) == i)[:, None], x, 0.0), axis=0)
+
+
 def kmeans_plus_plus(
     key: PRNGKeyArray,
     x: Float[Array, "n d"],
@@ -49,13 +56,13 @@ def kmeans_plus_plus(
     n, d = x.shape
     K = n_components
     keys = jr.split(key, K)
-    first = x[_draw(keys[0], weights)]
+    first = _row(x, _draw(keys[0], weights))
     centers = jnp.zeros((K, d), dtype=x.dtype).at[0].set(first)
     dmin = jnp.sum((x - first[None, :]) ** 2, axis=1)
 
     def seed(j, carry):
         centers, dmin = carry
-        c = x[_draw(keys[j], weights * dmin)]
+        c = _row(x, _draw(keys[j], weights * dmin))
         dmin = jnp.minimum(dmin, jnp.sum((x - c[None, :]) ** 2, axis=1))
         return centers.at[j].set(c), dmin
 

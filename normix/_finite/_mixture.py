@@ -321,16 +321,23 @@ class FiniteMixture(AbstractFusedEMModel, AbstractPreparedDataEMModel):
         return comps.quadratic_rows(x, weights)
 
     def _over_blocks(self, fn, x: Float[Array, "n d"], wn: Float[Array, " n"]):
-        """`fn(x, wn)` (a pytree of sums over rows) over row blocks of `chunk_size` rows, as
-        one `lax.scan` (zero-padded; padded rows have weight 0), or on all rows at once."""
+        r"""`fn(x, wn)` (a pytree of sums over rows) over row blocks of `chunk_size` rows, as
+        one `lax.scan` (zero-padded; padded rows have weight 0), or on all rows at once.
+
+        Block $j$ holds the rows $j, j + m, j + 2m, \dots$ ($m$ blocks), not a contiguous
+        run: with `x` sharded by rows (`jax.sharding`) every block then has rows on every
+        device, each device works on its own rows at every step and only the sums are
+        exchanged; contiguous blocks made XLA gather all of `x` onto every device."""
         if not self._chunked(x):
             return fn(x, wn)
         n = x.shape[0]
         B = self.chunk_size
         n_blocks = -(-n // B)
         pad = n_blocks * B - n
-        xb = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)]).reshape(n_blocks, B, -1)
-        wb = jnp.concatenate([wn, jnp.zeros((pad,), wn.dtype)]).reshape(n_blocks, B)
+        xp = jnp.concatenate([x, jnp.zeros((pad, x.shape[1]), x.dtype)])
+        wp = jnp.concatenate([wn, jnp.zeros((pad,), wn.dtype)])
+        xb = jnp.swapaxes(xp.reshape(B, n_blocks, -1), 0, 1)
+        wb = wp.reshape(B, n_blocks).T
         shapes = jax.eval_shape(fn, xb[0], wb[0])
         zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
