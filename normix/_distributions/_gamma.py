@@ -254,7 +254,7 @@ class Gamma(AbstractSubordinator):
     def cumulants(self) -> tuple[Array, Array, Array, Array]:
         r"""$\kappa_n = (n-1)!\,\alpha/\beta^n$."""
         a, r = self.shape, self.rate
-        return a / r, a / r**2, 2 * a / r**3, 6 * a / r**4
+        return self.mean(), self.variance(), 2 * a / r**3, 6 * a / r**4
 
     def kurtosis(self) -> Float[Array, ""]:
         """Excess kurtosis $6/\\alpha$."""

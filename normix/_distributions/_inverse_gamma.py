@@ -141,7 +141,7 @@ class InverseGamma(AbstractSubordinator):
         r"""With $m = \beta/(\alpha - 1)$: $\kappa_2 = m^2/(\alpha - 2)$,
         $\kappa_3 = 4m^3/((\alpha - 2)(\alpha - 3))$,
         $\kappa_4 = m^4(30\alpha - 66)/((\alpha - 2)^2(\alpha - 3)(\alpha - 4))$; $\kappa_n =
-        +\infty$ for $\alpha \le n$."""
+        +\infty$ for $\alpha \le n$ ($\kappa_1$, $\kappa_2$: `mean`, `variance`)."""
 
         def kappa(n, formula):
             # evaluated at a shape where it is finite, then +inf where alpha <= n
@@ -149,8 +149,8 @@ class InverseGamma(AbstractSubordinator):
             return jnp.where(self.shape > n, formula(a, self.rate / (a - 1)), jnp.inf)
 
         return (
-            kappa(1, lambda a, m: m),
-            kappa(2, lambda a, m: m * m / (a - 2)),
+            self.mean(),
+            self.variance(),
             kappa(3, lambda a, m: 4 * m**3 / ((a - 2) * (a - 3))),
             kappa(4, lambda a, m: m**4 * (30 * a - 66) / ((a - 2) ** 2 * (a - 3) * (a - 4))),
         )

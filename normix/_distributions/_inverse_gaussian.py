@@ -168,7 +168,7 @@ class InverseGaussian(AbstractSubordinator):
         r"""$\kappa_1 = \mu$, $\kappa_2 = \mu^3/\lambda$, $\kappa_3 = 3\mu^5/\lambda^2$,
         $\kappa_4 = 15\mu^7/\lambda^3$."""
         m, lam = self.mu, self.lam
-        return m, m**3 / lam, 3 * m**5 / lam**2, 15 * m**7 / lam**3
+        return self.mean(), self.variance(), 3 * m**5 / lam**2, 15 * m**7 / lam**3
 
     def kurtosis(self) -> Float[Array, ""]:
         r"""Excess kurtosis $15\mu/\lambda$."""

@@ -329,8 +329,8 @@ class AbstractNormalMixture(AbstractFusedEMModel, AbstractECMModel):
         k1, k2, _, _ = self.subordinator.cumulants()
         gg = jnp.outer(self.gamma, self.gamma)
         cov = k1 * self.covariance.as_matrix() + _times(gg, k2)
-        no_mean = ~jnp.isfinite(self.mean())
-        diag = jnp.where(no_mean, jnp.nan, jnp.diag(cov))
+        # the mean is finite exactly where E|X_j| is (else +-inf or NaN, see `mean`)
+        diag = jnp.where(self._abs_moment_exists(1.0, k1), jnp.diag(cov), jnp.nan)
         return cov.at[jnp.diag_indices(self.dim)].set(diag)
 
     def variance(self) -> Float[Array, " d"]:
