@@ -1,5 +1,6 @@
 """normix: exponential families, generalized hyperbolic laws and EM in JAX + Equinox."""
 
+from ._codegen import cpu_codegen as cpu_codegen, set_cpu_codegen as set_cpu_codegen
 from ._covariance import (
     AbstractCovariance as AbstractCovariance,
     DenseCovariance as DenseCovariance,

@@ -11,7 +11,9 @@ no argument is a tracer, so the compiled program is cached by `fn`, the argument
 and dtypes and the static (non-array) arguments, not by the values. Inside `jit` / `vmap`
 (any tracer in the arguments) `fn` is called as it is, so enclosing programs are unchanged.
 There is one program per check mode (`jit_by_check_mode`, also used by the fits), so a
-trace made inside `normix._errors.checks_as_nan` never serves a raising call. Python floats
+trace made inside `normix._errors.checks_as_nan` never serves a raising call, and per CPU
+code generation mode (`normix._codegen`: compiled for compile speed first, and for run
+speed once a program has run long enough). Python floats
 passed as arguments are turned into arrays first; `filter_jit` would otherwise treat them as
 static and compile once per value (a `value_at_risk(0.99)` then `(0.95)`). Ints, bools,
 tuples (shapes), strings and `None` stay static.
@@ -20,6 +22,7 @@ tuples (shapes), strings and `None` stay static.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,6 +30,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._codegen import TierRecord, at_top_level, cpu_codegen, fast_compile_options, signature
 from ._errors import checks_as_nan_active
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -43,19 +47,60 @@ def _float_to_array(leaf: Any) -> Any:
 
 
 def jit_by_check_mode(fn: Callable[..., T]) -> Callable[[], Callable[..., T]]:
-    """`eqx.filter_jit(fn)` twice, one program per check mode; returns a function giving
-    the one for the current mode. Jitted functions cache their traces by argument types
-    only, so a function traced in both modes must be two jitted objects, and they wrap two
-    function objects (`<name>_nan_checks` for the NaN mode, also the name its compiled
-    program is cached under)."""
+    """`eqx.filter_jit(fn)` per check mode and CPU code generation; returns a function
+    giving the callable for the current modes. Jitted functions cache their traces by
+    argument types only, so a function traced in both check modes must be two jitted
+    objects, and they wrap two function objects (`<name>_nan_checks` for the NaN mode,
+    also the name its compiled program is cached under; `_fast_compile` is appended for
+    the program compiled for compile speed, see `normix._codegen`). In `"auto"` code
+    generation the callable times eager calls per argument signature and moves a
+    signature to the default-compiled program once it has run long enough."""
+    programs: dict[tuple[bool, tuple[tuple[str, Any], ...]], Callable[..., T]] = {}
+    records: dict[Any, TierRecord] = {}
 
-    def nan_checks(*args: Any) -> T:
-        return fn(*args)
+    def jitted(nan: bool, fast: bool) -> Callable[..., T]:
+        options = fast_compile_options() if fast else {}
+        key = (nan, tuple(sorted(options.items())))
+        if key not in programs:
+            if nan or options:
 
-    nan_checks.__name__ = f"{fn.__name__}_nan_checks"
-    nan_checks.__qualname__ = f"{fn.__qualname__}_nan_checks"
-    raising, nan = eqx.filter_jit(fn), eqx.filter_jit(nan_checks)
-    return lambda: nan if checks_as_nan_active() else raising
+                def wrapped(*args: Any) -> T:
+                    return fn(*args)
+
+                suffix = ("_nan_checks" if nan else "") + ("_fast_compile" if options else "")
+                wrapped.__name__ = f"{fn.__name__}{suffix}"
+                wrapped.__qualname__ = f"{fn.__qualname__}{suffix}"
+            else:
+                wrapped = fn
+            jit_kwargs = {"compiler_options": options} if options else {}
+            programs[key] = eqx.filter_jit(wrapped, **jit_kwargs)
+        return programs[key]
+
+    def call(nan: bool, mode: str, *args: Any) -> T:
+        if is_traced(args) or not at_top_level():
+            # inside the caller's trace (also on constants): no compile options allowed
+            return jitted(nan, False)(*args)
+        if mode == "fast_compile":
+            return jitted(nan, True)(*args)
+        key = signature((nan, args))
+        if key is None:  # no hashable signature: no timings to keep
+            return jitted(nan, True)(*args)
+        record = records.setdefault(key, TierRecord())
+        if record.fast_run:
+            return jitted(nan, False)(*args)
+        start = time.perf_counter()
+        out = jax.block_until_ready(jitted(nan, True)(*args))
+        record.record(time.perf_counter() - start)
+        return out
+
+    def program() -> Callable[..., T]:
+        nan = checks_as_nan_active()
+        mode = cpu_codegen()
+        if mode == "fast_run" or not fast_compile_options():
+            return jitted(nan, False)
+        return functools.partial(call, nan, mode)
+
+    return program
 
 
 def _compiled_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

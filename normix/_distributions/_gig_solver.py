@@ -49,12 +49,15 @@ compilation was measured at minutes on these machines; a $10^{-10}$-accurate New
 matrix changes only the local rate (linear with ratio $\sim 10^{-10}$), not the solution.
 
 Compile cost: every call site of the Bessel code is a separate inlined copy of its region
-pipelines, so the Newton iteration and its line search are one `lax.while_loop` that
-evaluates exactly one point per turn ($\psi$, the moments and the $p$-differences from one
-batched `log_kv_fused` call with orders $p, p-2, p+1$): the start, then each trial point of
-the line search; an accepted trial point already carries the gradient and Newton matrix of
-the next iteration. The GH M-step compiles in 6.5 s instead of 9.4 s (the solver alone 5.9
-instead of 8.2 s; 2-core CPU).
+pipelines, so the whole solve is one `lax.while_loop` with exactly one Bessel call site,
+one batched `log_kv_fused` call per turn (orders $p, p-2, p+1$ at each of 3 or 4 points):
+the first turn scores the start candidates and the warm start ($\psi$ from the same
+call), the next evaluates the chosen start ($\psi$, the moments and the $p$-differences),
+then each trial point of the line search; an accepted trial point already carries the
+gradient and Newton matrix of the next iteration. The GH M-step compiled in 6.5 s instead
+of 9.4 s with one point per turn (2026-11); scoring the starts in the loop instead of a
+second call site took the solver's trace + compile from 2.9-3.2 to 2.2-2.4 s (2-core CPU,
+2026-12-08, compiled without the fusion emitters as `normix.fit` first does).
 """
 
 from __future__ import annotations
@@ -65,7 +68,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._compiled import compiled_when_eager
-from ._gig_functions import _interior_log_z, _interior_moments, gig_log_normalizer
+from ._gig_functions import _interior_log_z, _interior_moments
 
 __all__ = [
     "GIGNewtonSolver",
@@ -140,13 +143,18 @@ class _Turn(eqx.Module):
     th: Array  # current iterate
     f0: Array  # f(th)
     t: Array  # trial step length
-    k: Array  # index of the trial in the current line search (-1: the start point)
+    k: Array  # index of the trial in the current line search (-1: the start, -2: scoring)
     plan: _Plan
     prev_dec: Array
     prev_resid: Array
     step: Array  # Newton iterations completed
     result: GIGSolverResult
     done: Array
+    warm_objective: Array  # f at the warm start (set in the first turn)
+
+
+# `_Turn.k` of the first turn, which scores the start candidates
+_SCORING = -2
 
 
 def _feasible(eta: Array) -> Array:
@@ -156,10 +164,6 @@ def _feasible(eta: Array) -> Array:
     safe_y = jnp.where(ok, e_y, jnp.ones_like(e_y))
     l_inv, l_y = jnp.log(safe_inv), jnp.log(safe_y)
     return ok & (l_inv + l_y > 0) & (e_log < l_y) & (-e_log < l_inv)
-
-
-def _psi(theta: Array) -> Array:
-    return gig_log_normalizer(theta[0] + 1, -2 * theta[2], -2 * theta[1])
 
 
 def _newton_moments(theta: Array) -> tuple[Array, ...]:
@@ -260,11 +264,9 @@ class GIGNewtonSolver(eqx.Module):
             eta_n = eta_n.at[0].set(0)
         mask = jnp.array([0.0 if fixed_p is not None else 1.0, 1.0, 1.0], dtype)
 
-        def objective(th):
-            return _psi(th) - th @ eta_n
-
-        # The candidate starts and the warm start are scored in one batched evaluation
-        # of the objective (each call site of the Bessel code is compiled separately).
+        # The candidate starts and the warm start are scored inside the solver loop, by
+        # its one Bessel evaluation (each call site of the Bessel code is compiled
+        # separately): the loop's first turn evaluates them, the next one the start.
         cands = _start_candidates(eta_n, m, fixed_p)
         n_default = cands.shape[0]
         if theta0 is not None:
@@ -274,39 +276,46 @@ class GIGNewtonSolver(eqx.Module):
                 th0n = th0n.at[0].set(fixed_p - 1)
             ok0 = jnp.all(jnp.isfinite(th0n)) & (th0n[1] < 0) & (th0n[2] < 0)
             cands = jnp.concatenate([cands, jnp.where(ok0, th0n, cands[0])[None]])
-        f_raw = jax.vmap(objective)(cands)
-        fs = jnp.where(jnp.isfinite(f_raw), f_raw, jnp.inf)
-        i_start = jnp.argmin(fs[:n_default])
-        start, f_start = cands[i_start], f_raw[i_start]
-        warm_objective = jnp.full((), jnp.nan, dtype)
-        if theta0 is not None:
+        n_cands = cands.shape[0]
+        n_points = max(n_cands, 3)  # points per evaluation: 3 for a Newton turn
+        cands = jnp.concatenate([cands, jnp.broadcast_to(cands[0], (n_points - n_cands, 3))])
+
+        def choose_start(f_raw):
+            # the best default candidate by f, then the warm start if it is no worse
+            fs = jnp.where(jnp.isfinite(f_raw), f_raw, jnp.inf)
+            i_start = jnp.argmin(fs[:n_default])
+            start, f_start = cands[i_start], f_raw[i_start]
+            warm_objective = jnp.full((), jnp.nan, dtype)
+            if theta0 is None:
+                return start, f_start, warm_objective
             # psi(theta0) from the scale-free problem (log Z(p, a s, b / s) =
             # log Z(p, a, b) - p log s), then f(theta0) for the eta given (even if
             # infeasible: a caller may still compare laws by it). With `fixed_p`, theta0's
             # p is replaced by it (as in the solve) and eta_1 is the one given, with a
             # non-finite E log Y read as 0 (the same for every law of that p).
+            f_warm = f_raw[n_cands - 1]
             th0p = th0n[0] + 1
-            psi0 = f_raw[-1] + th0n @ eta_n + th0p * log_sigma
+            psi0 = f_warm + th0n @ eta_n + th0p * log_sigma
             th0_full = th0.at[0].set(th0n[0]) if fixed_p is not None else th0
             warm_objective = jnp.where(ok0, psi0 - th0_full @ eta, jnp.nan)
             # f(theta) - f(theta*) = KL(p_theta* || p_theta) >= 0: of the warm and the default
             # start, take the one closer to the solution in KL (the default start is exact for
             # inverse-Gaussian laws and close for near-Gamma ones, so a poor warm start, e.g.
             # after a large EM step, does not cost extra Newton steps).
-            f_warm = f_raw[-1]
-            ok0 = ok0 & jnp.isfinite(f_warm) & ~(f_warm > f_start)
-            start = jnp.where(ok0, th0n, start)
-            f_start = jnp.where(ok0, f_warm, f_start)
+            use_warm = ok0 & jnp.isfinite(f_warm) & ~(f_warm > f_start)
+            start = jnp.where(use_warm, th0n, start)
+            f_start = jnp.where(use_warm, f_warm, f_start)
+            return start, f_start, warm_objective
 
-        def evaluate(th):
-            # f(th), its gradient and the Newton matrix from ONE batched Bessel evaluation
-            # (each call site of the Bessel code is compiled separately, so the loop below
-            # has exactly one). Gradient: closed-form Bessel ratios. Newton matrix Cov(t):
-            # the (a, b) block in closed form (Var Y = E Y^2 - (E Y)^2, Var 1/Y likewise,
+        def evaluate(pts):
+            # f, its gradient and the Newton matrix at pts[0] from ONE batched Bessel
+            # evaluation at the rows of `pts` (pts[1], pts[2] = pts[0] +- h e_p), and f at
+            # every row. Gradient: closed-form Bessel ratios. Newton matrix Cov(t): the
+            # (a, b) block in closed form (Var Y = E Y^2 - (E Y)^2, Var 1/Y likewise,
             # Cov(Y, 1/Y) = 1 - E Y E 1/Y), the p row by central differences in p of the
             # closed-form moments (3 points; see the module notes).
+            th = pts[0]
             h = _FD_STEP * jnp.maximum(jnp.abs(th[0]), 1)
-            pts = jnp.stack([th, th.at[0].add(h), th.at[0].add(-h)])
             ms = jax.vmap(_newton_moments)(pts)
             e_log, e_inv, e_y, e_inv2, e_y2, psi = (m[0] for m in ms)
             d_p = jnp.stack([(m[1] - m[2]) / (2 * h) for m in ms[:3]])
@@ -321,7 +330,12 @@ class GIGNewtonSolver(eqx.Module):
                 ]
             )
             g = jnp.stack([e_log, e_inv, e_y]) - eta_n
-            return psi - th @ eta_n, g, hess
+            return psi - th @ eta_n, g, hess, ms[5] - pts @ eta_n
+
+        def newton_points(th):
+            h = _FD_STEP * jnp.maximum(jnp.abs(th[0]), 1)
+            pts = jnp.stack([th, th.at[0].add(h), th.at[0].add(-h)])
+            return jnp.concatenate([pts, jnp.broadcast_to(th, (n_points - 3, 3))])
 
         def direction(g, hess):
             g = g * mask
@@ -403,10 +417,22 @@ class GIGNewtonSolver(eqx.Module):
         # with its own gradient and Newton matrix, so the next Newton iteration needs no
         # further evaluation.
         def cond(c):
-            return ~c.done & (c.step < self.max_steps)
+            return (c.k == _SCORING) | (~c.done & (c.step < self.max_steps))
 
         def body(c):
-            f_x, g_x, hess_x = evaluate(c.trial)
+            scoring = c.k == _SCORING
+            f_x, g_x, hess_x, f_rows = evaluate(jnp.where(scoring, cands, newton_points(c.trial)))
+            turn = newton_turn(c, f_x, g_x, hess_x)
+            # the first turn: the start is chosen; the next turn evaluates it
+            start, f_start, warm_objective = choose_start(f_rows)
+            scored = eqx.tree_at(
+                lambda t: (t.trial, t.th, t.f0, t.k, t.done, t.warm_objective),
+                c,
+                (start, start, f_start, jnp.array(-1), ~feasible, warm_objective),
+            )
+            return jax.tree.map(lambda a, b: jnp.where(scoring, a, b), scored, turn)
+
+        def newton_turn(c, f_x, g_x, hess_x):
             tol_f = 64 * eps * (jnp.abs(c.f0 + c.th @ eta_n) + jnp.abs(c.th @ eta_n) + 1)
             armijo = jnp.isfinite(f_x) & (f_x <= c.f0 + 1e-4 * c.t * c.plan.slope + tol_f)
             first = c.k < 0  # the start point: accepted as it is
@@ -456,23 +482,25 @@ class GIGNewtonSolver(eqx.Module):
                 step=step,
                 result=R.where(stop, result, c.result),
                 done=stop,
+                warm_objective=c.warm_objective,
             )
 
         inf = jnp.array(jnp.inf, dtype)
         zero3 = jnp.zeros(3, dtype)
         plan0 = _Plan(zero3, inf, inf, jnp.array(False), jnp.array(False), inf)
         init = _Turn(
-            trial=start,
-            th=start,
-            f0=f_start,
+            trial=cands[0],
+            th=cands[0],
+            f0=inf,
             t=jnp.ones((), dtype),
-            k=jnp.array(-1),
+            k=jnp.array(_SCORING),
             plan=plan0,
             prev_dec=inf,
             prev_resid=inf,
             step=jnp.array(0),
             result=R.successful,
-            done=~feasible,
+            done=jnp.array(False),
+            warm_objective=jnp.full((), jnp.nan, dtype),
         )
         out = jax.lax.while_loop(cond, body, init)
         th, steps, result, done = out.th, out.step, out.result, out.done
@@ -480,7 +508,7 @@ class GIGNewtonSolver(eqx.Module):
         result = R.where(feasible, result, R.infeasible_expectation)
         theta = jnp.stack([th[0], th[1] * sigma, th[2] / sigma])
         return GIGSolution(
-            theta=theta, result=result, num_steps=steps, warm_objective=warm_objective
+            theta=theta, result=result, num_steps=steps, warm_objective=out.warm_objective
         )
 
 
