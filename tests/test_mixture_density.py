@@ -226,9 +226,18 @@ def test_heavy_tails_mean_expected_shortfall_and_deep_left_tail():
     """Student-t: the mean (mu) exists for nu > 1 although E[Y] is infinite, and ES matches
     its closed form also for nu close to 1, where the sigma sqrt(Y)-weighted latent mass
     decays slowly (the grid used to stop where the density did: ES was 12% low at
-    nu = 1.05); for nu <= 1 the mean does not exist: NaN mean, infinite ES. The deep left
-    tail keeps its relative accuracy (it was 77% low at x = -1e7)."""
-    for df, rtol in [(1.2, 1e-6), (1.5, 1e-10), (3.0, 1e-10)]:
+    nu = 1.05; then, with the grid cut where Y would overflow, 3.5% low at nu = 1.01 until
+    the remainder past the grid was added in closed form); for nu <= 1 the mean does not
+    exist: NaN mean, infinite ES. The deep left tail keeps its relative accuracy (it was
+    77% low at x = -1e7)."""
+    for df, rtol in [
+        (1.001, 1e-6),
+        (1.01, 1e-6),
+        (1.05, 1e-6),
+        (1.2, 1e-6),
+        (1.5, 1e-10),
+        (3.0, 1e-10),
+    ]:
         t = normix.StudentT([0.3], [[1.69]], df)
         q = st.t.ppf(0.05, df)
         ref = -0.3 + 1.3 * (df + q * q) / (df - 1) * st.t.pdf(q, df) / 0.05
@@ -238,6 +247,26 @@ def test_heavy_tails_mean_expected_shortfall_and_deep_left_tail():
         t = normix.StudentT([0.3], [[1.69]], df)
         assert np.isnan(float(t.mean()[0]))
         assert float(t.expected_shortfall(0.95)) == np.inf
+    # skewed towards losses (gamma < 0): the Y-weighted mass decays like Y^(1 - alpha);
+    # reference: E[X 1{X <= q}] = E[X] - E[(mu + gamma Y) Phi(-z) + s phi(z)], the mean in
+    # closed form and the rest (decaying like exp(-gamma^2 Y / 2)) by scipy quadrature
+    for shape, rtol in [(1.02, 2e-6), (1.2, 1e-8)]:
+        law = normix.NormalInverseGamma([0.1], [-0.5], [[1.0]], shape, 1.0)
+        q = float(law.ppf(0.05))
+        latent = st.invgamma(shape, scale=1.0)
+
+        def rest(y, q=q, latent=latent):
+            m, s = 0.1 - 0.5 * y, np.sqrt(y)
+            z = (q - m) / s
+            return (m * st.norm.sf(z) + s * st.norm.pdf(z)) * latent.pdf(y)
+
+        edges = [0.0, 1.0, 10.0, 100.0, 1e3, 1e4]
+        tail = sum(
+            quad(rest, lo, hi, epsabs=0, epsrel=1e-13, limit=500)[0]
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+        )
+        ref = -(0.1 - 0.5 / (shape - 1.0) - tail) / 0.05
+        assert float(law.expected_shortfall(0.95)) == pytest.approx(ref, rel=rtol)
     t3 = normix.StudentT([0.0], [[1.0]], 3.0)
     x = np.array([-1e7, -1e10])
     np.testing.assert_allclose(t3.log_cdf(jnp.asarray(x)), st.t.logcdf(x, 3.0), rtol=1e-11)
