@@ -715,13 +715,17 @@ def _cmd_select(args: argparse.Namespace) -> int:
 def _load_model(path: str) -> tuple[Any, dict[str, Any]]:
     """The model saved in `path` and the `info` stored with it (`{}` when none)."""
     import normix
+    from normix._io import loads, read_header
 
     if not Path(path).exists():
         raise CLIError(f"{path}: no such model file.")
+    data = Path(path).read_bytes()  # read once: model and info from the same bytes
     try:
-        return normix.load(path), normix.describe(path)["info"] or {}
+        model = loads(data, source=repr(path))
+        info = read_header(data, repr(path)).get("info")
     except normix.NormixFileError as e:
         raise CLIError(str(e)) from e
+    return model, info if isinstance(info, dict) else {}
 
 
 def _model_dim(model: Any) -> int:

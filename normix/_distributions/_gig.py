@@ -99,7 +99,7 @@ class GIG(AbstractSubordinator):
         no boundary law exists.
         `solve_gig_natural` gives the interior solve's result code instead."""
         sol = GIGNewtonSolver().solve(eta, theta0)
-        interior = (sol.result == GIGSolverResult.successful) & jnp.all(jnp.isfinite(sol.theta))
+        interior = sol.succeeded()
         laws, scores = boundary_maximisers(eta)
         p, a, b = laws[jnp.argmax(scores)]
         feasible = sol.result != GIGSolverResult.infeasible_expectation

@@ -123,6 +123,10 @@ class GIGSolution(eqx.Module):
     num_steps: Int[Array, ""]
     warm_objective: Float[Array, ""]
 
+    def succeeded(self) -> Array:
+        """Whether the interior solve succeeded: result `successful` and a finite `theta`."""
+        return (self.result == GIGSolverResult.successful) & jnp.all(jnp.isfinite(self.theta))
+
 
 class _Plan(eqx.Module):
     """One Newton iteration's direction and the convergence tests known before its line
