@@ -8,6 +8,9 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # agree to rounding, and the library itself keeps XLA's defaults (docs/design.md, "Test
 # suite time"). NORMIX_TEST_XLA_DEFAULTS=1 runs the suite with the defaults instead.
 if os.environ.get("NORMIX_TEST_XLA_DEFAULTS", "0") != "1":
+    # with the flag global, normix's two code-generation tiers compile the same code:
+    # stay on the first (tests/test_codegen.py sets "auto" where it tests the switch)
+    os.environ.setdefault("NORMIX_CPU_CODEGEN", "fast_compile")
     _flag = "--xla_cpu_use_fusion_emitters=false"
     if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
