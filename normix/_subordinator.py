@@ -59,7 +59,8 @@ class AbstractSubordinator(AbstractExponentialFamily):
         The normal-mixture moments are built from these. Gamma, InverseGamma and
         InverseGaussian give closed forms, free of cancellation for nearly degenerate
         laws (large shapes: the Gaussian limit); the GIG takes them from its raw moments
-        $\mathbb{E}Y^n$ (`gig_cumulants`), which lose relative accuracy there."""
+        $\mathbb{E}Y^n$ (`gig_cumulants`), and near its degenerate limit ($\sqrt{ab}$
+        large), where those cancel, from Hankel's expansion of $K_p$."""
 
     @classmethod
     @abc.abstractmethod

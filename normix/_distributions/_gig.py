@@ -162,7 +162,8 @@ class GIG(AbstractSubordinator):
         return m2 - m1 * m1
 
     def cumulants(self) -> tuple[Array, Array, Array, Array]:
-        """From the raw moments (`gig_cumulants`)."""
+        r"""`gig_cumulants`: from the raw moments, or Hankel's expansion for large
+        $\sqrt{ab}$."""
         return gig_cumulants(self.p, self.a, self.b)
 
     def mode(self) -> Float[Array, ""]:
