@@ -316,6 +316,11 @@ def test_gig_cumulants_of_nearly_degenerate_laws():
         # kappa_4); Hankel keeps ~1e-15 above it
         rtol = 1e-13 if wi >= max(20.0, pi * pi / 16) else (5e-11 if abs(pi) < 18 else 1e-7)
         np.testing.assert_allclose(got[:, i], ref, rtol=rtol, err_msg=str(cases[i]))
+    # GIG.variance is kappa_2 (it was E Y^2 - (E Y)^2: 4e-9 off at sqrt(ab) = 1e4)
+    with mp.workdps(60):
+        k = [mp.besselk(1 + n, 1e4) / mp.besselk(1, 1e4) for n in (1, 2)]
+        ref = float(k[1] - k[0] ** 2)
+    assert float(normix.GIG(1.0, 1e4, 1e4).variance()) == pytest.approx(ref, rel=1e-14)
 
 
 def test_subordinator_cumulants_closed_forms():

@@ -155,11 +155,9 @@ class GIG(AbstractSubordinator):
         return gig_moment(self.p, self.a, self.b, r)
 
     def variance(self) -> Float[Array, ""]:
-        r"""$\mathbb{E}[Y^2] - (\mathbb{E}\,Y)^2$ (loses about $\log_{10}\omega$ digits to
-        cancellation for very concentrated laws, $\omega = \sqrt{ab} \gg 1$)."""
-        m1 = gig_moment(self.p, self.a, self.b, 1.0)
-        m2 = gig_moment(self.p, self.a, self.b, 2.0)
-        return m2 - m1 * m1
+        r"""$\kappa_2 = \mathbb{E}[Y^2] - (\mathbb{E}\,Y)^2$, from `gig_cumulants` (Hankel's
+        expansion where that difference would cancel, $\omega = \sqrt{ab}$ large)."""
+        return gig_cumulants(self.p, self.a, self.b)[1]
 
     def cumulants(self) -> tuple[Array, Array, Array, Array]:
         r"""`gig_cumulants`: from the raw moments, or Hankel's expansion for large
