@@ -96,7 +96,9 @@ def jit_by_check_mode(fn: Callable[..., T]) -> Callable[[], Callable[..., T]]:
     def program() -> Callable[..., T]:
         nan = checks_as_nan_active()
         mode = cpu_codegen()
-        if mode == "fast_run" or not fast_compile_options():
+        # (inside a transformation's trace: the default program, and no probe of the
+        # compile options from inside someone else's trace)
+        if mode == "fast_run" or not at_top_level() or not fast_compile_options():
             return jitted(nan, False)
         return functools.partial(call, nan, mode)
 
