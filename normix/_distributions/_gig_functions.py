@@ -406,9 +406,6 @@ def gig_cumulants(p: ArrayLike, a: ArrayLike, b: ArrayLike) -> tuple[Array, Arra
     k2 = m2 - m1 * m1
     k3 = m3 - 3 * m1 * m2 + 2 * m1**3
     k4 = m4 - 4 * m1 * m3 + 6 * m1 * m1 * m2 - 3 * m1**4 - 3 * k2 * k2
-    interior, _, _ = gig_regimes(p, a, b)
-    log_w, hlr = _interior_logs(interior, a, b)
-    omega = jnp.exp(log_w)
     hankel = interior & use_hankel(p, omega)
     big = jnp.full_like(omega, HANKEL_MIN + p * p)  # any value past the threshold
     h_kappas = hankel_cumulants(p, jnp.where(hankel, omega, big))
